@@ -1,0 +1,232 @@
+"""Configuration: parsed once from TOML, the environment and CLI flags into frozen objects.
+
+This is the only module that reads ``os.environ`` or a config file. Every default lives
+here; ``configs/example.toml`` documents the same values and a test keeps the two in step.
+The API key is held in a :class:`Secret` whose ``repr`` is ``***``, so it cannot leak
+through a log line, a traceback or a dataclass ``repr``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from etl.errors import ConfigError
+
+DEFAULT_API_URL = "https://api.roboflow.com"
+DEFAULT_SPLITS: tuple[str, ...] = ("train", "valid", "test")
+KEY_ENV = "ROBOFLOW_API_KEY"
+SPLITS = ("train", "valid", "test")
+
+LogFormat = Literal["auto", "text", "json"]
+
+
+class Secret:
+    """A string that never shows itself in ``repr``/``str``; call :meth:`reveal` to use it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    url: str = DEFAULT_API_URL
+    key: Secret | None = field(default=None, repr=False)
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    total_timeout: float = 120.0
+    verify_tls: bool = True
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    concurrency: int = 32
+    splits: tuple[str, ...] = DEFAULT_SPLITS
+    # Requested confidence variants; None is "the server's default variant".
+    confidences: tuple[int | None, ...] = (None,)
+    image_page_size: int = 1000
+    max_attempts: int = 6
+    retry_budget: int = 2000
+    backoff_base: float = 0.25
+    backoff_max: float = 30.0
+    not_done_attempts: int = 4
+    not_done_seconds: float = 30.0
+    deadline_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class OutputConfig:
+    out: Path = Path("evals-out")
+    keep: int = 3
+
+
+@dataclass(frozen=True)
+class Config:
+    workspace: str
+    api: ApiConfig = ApiConfig()
+    crawl: CrawlConfig = CrawlConfig()
+    output: OutputConfig = OutputConfig()
+    log_format: LogFormat = "auto"
+    full_refresh: bool = False
+
+
+_SECTIONS: dict[str, type] = {"api": ApiConfig, "crawl": CrawlConfig, "output": OutputConfig}
+
+
+def load(
+    path: Path | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    require_key: bool = True,
+) -> Config:
+    """Build the one ``Config`` of a run.
+
+    Precedence, lowest first: defaults, the TOML file, ``overrides`` (dotted names such as
+    ``"crawl.concurrency"`` from CLI flags). The key comes from ``ROBOFLOW_API_KEY`` or from
+    the file named by ``api.key_file``, never from a flag.
+    """
+    env = os.environ if environ is None else environ
+    raw: dict[str, Any] = _read_toml(path) if path else {}
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, name = dotted.rpartition(".")
+        (raw.setdefault(section, {}) if section else raw)[name] = value
+
+    key_file = raw.get("api", {}).pop("key_file", None)
+    key_value = env.get(KEY_ENV) or _read_key_file(key_file, path)
+    sections = {name: _build(cls, raw.pop(name, {}), name) for name, cls in _SECTIONS.items()}
+    api: ApiConfig = sections["api"]
+    if key_value:
+        api = replace(api, key=Secret(key_value))
+    elif require_key:
+        raise ConfigError(
+            f"no API key: set {KEY_ENV} or name a key file in the config ([api] key_file)"
+        )
+
+    workspace = raw.pop("workspace", None)
+    if not workspace or not isinstance(workspace, str):
+        raise ConfigError("no workspace: pass --workspace or set `workspace` in the config")
+    log_format = raw.pop("log_format", "auto")
+    if log_format not in ("auto", "text", "json"):
+        raise ConfigError(f"log_format must be auto, text or json, not {log_format!r}")
+    full_refresh = bool(raw.pop("full_refresh", False))
+    if raw:
+        raise ConfigError(f"unknown config keys: {', '.join(sorted(raw))}")
+    config = Config(workspace, api, sections["crawl"], sections["output"], log_format, full_refresh)
+    _validate(config)
+    return config
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _read_key_file(key_file: object, config_path: Path | None) -> str | None:
+    if key_file is None:
+        return None
+    path = Path(str(key_file)).expanduser()
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
+
+
+def _build(cls: type, values: Any, section: str) -> Any:
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"[{section}] must be a table")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise ConfigError(f"unknown keys in [{section}]: {', '.join(sorted(unknown))}")
+    kwargs: dict[str, Any] = {}
+    for name, value in values.items():
+        kwargs[name] = _coerce(section, name, value, getattr(cls(), name))
+    return cls(**kwargs)
+
+
+def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
+    where = f"{section}.{name}"
+    if name == "confidences":
+        return _confidences(where, value)
+    if isinstance(default, tuple):
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where} must be a list of strings")
+        return tuple(value)
+    if isinstance(default, Path):
+        return Path(str(value)).expanduser()
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false")
+        return value
+    if isinstance(default, int) and not isinstance(value, bool) and isinstance(value, int):
+        return value
+    if isinstance(default, float | int) or default is None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where} must be a number")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string")
+        return value
+    raise ConfigError(f"{where}: unsupported value {value!r}")
+
+
+def _confidences(where: str, value: Any) -> tuple[int | None, ...]:
+    if not isinstance(value, list | tuple) or not value:
+        raise ConfigError(f'{where} must be a non-empty list of integers 0-100 or "default"')
+    out: list[int | None] = []
+    for item in value:
+        if item == "default":
+            out.append(None)
+        elif isinstance(item, int) and not isinstance(item, bool) and 0 <= item <= 100:
+            out.append(item)
+        else:
+            raise ConfigError(f'{where}: {item!r} is not an integer 0-100 or "default"')
+    return tuple(dict.fromkeys(out))
+
+
+def _validate(config: Config) -> None:
+    crawl = config.crawl
+    if not 1 <= crawl.concurrency <= 1024:
+        raise ConfigError("crawl.concurrency must be between 1 and 1024")
+    bad = [s for s in crawl.splits if s not in SPLITS]
+    if bad or not crawl.splits:
+        raise ConfigError(f"crawl.splits must be a non-empty subset of {', '.join(SPLITS)}")
+    if not 1 <= crawl.image_page_size <= 1000:
+        raise ConfigError("crawl.image_page_size must be between 1 and 1000")
+    if crawl.max_attempts < 1 or crawl.retry_budget < 0:
+        raise ConfigError("crawl.max_attempts must be >= 1 and crawl.retry_budget >= 0")
+    if config.output.keep < 1:
+        raise ConfigError("output.keep must be >= 1")
+    if not config.api.url.startswith(("http://", "https://")):
+        raise ConfigError(f"api.url must be an http(s) URL, not {config.api.url!r}")

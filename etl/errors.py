@@ -1,0 +1,131 @@
+"""Every error evals-etl raises on purpose, and the exit codes they map to.
+
+    EtlError                  every error we raise on purpose
+    ├─ ConfigError            bad file, option or missing key            → EXIT_USAGE
+    ├─ ApiError               endpoint, params (never the key), status, API code, message
+    │  ├─ AuthError           401/403: fatal, ends the run at once       → EXIT_AUTH
+    │  ├─ BadRequestError     400: never retried                         → ledger "error"
+    │  ├─ NotFoundError       404 (report_not_found, model_eval_not_found)
+    │  ├─ NotDoneError        409: retried within a budget               → "not_done" / "unavailable"
+    │  └─ TransientError      429/5xx/connection/timeout/bad body, after retries ran out
+    │     └─ RetryBudgetExhausted  the run-wide retry budget is spent: the API is down
+    ├─ ContractError          panel, field, eval_id: a payload breaks the contract → "error"
+    └─ PublishError           lock held, manifest or rename failure      → EXIT_LOCKED / 1
+
+Error classes hold data and build their message from it; they make no decisions. Whether to
+retry is decided in ``etl.http``; which ledger state an error becomes, in ``etl.ledger``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_AUTH = 4
+EXIT_LOCKED = 5
+EXIT_API_DOWN = 6
+
+
+class EtlError(Exception):
+    """Base of every error evals-etl raises on purpose."""
+
+    exit_code = EXIT_UNEXPECTED
+
+
+class ConfigError(EtlError):
+    """A bad config file, option or environment (including a missing API key)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ApiError(EtlError):
+    """The API answered with an error, or could not be reached.
+
+    ``params`` never holds the API key: the key travels only in the Authorization header.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        params: Mapping[str, object] | None = None,
+        status: int | None = None,
+        code: str | None = None,
+        message: str = "",
+        attempts: int = 1,
+    ) -> None:
+        self.endpoint = endpoint
+        self.params = dict(params or {})
+        self.status = status
+        self.code = code
+        self.message = message
+        self.attempts = attempts
+        super().__init__(self._describe())
+
+    def _describe(self) -> str:
+        where = self.endpoint
+        if self.params:
+            where += "?" + "&".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        status = f"HTTP {self.status}" if self.status is not None else "no response"
+        code = f" {self.code}" if self.code else ""
+        text = f": {self.message}" if self.message else ""
+        return f"{where}: {status}{code}{text}"
+
+
+class AuthError(ApiError):
+    """401/403: the key is missing, wrong, or lacks the model-eval:read scope."""
+
+    exit_code = EXIT_AUTH
+
+
+class BadRequestError(ApiError):
+    """400: the request itself is wrong; retrying cannot help."""
+
+
+class NotFoundError(ApiError):
+    """404: the eval vanished (model_eval_not_found) or a variant was never made (report_not_found)."""
+
+
+class NotDoneError(ApiError):
+    """409 model_eval_not_done: the eval is not done, or a done eval's panel data is missing."""
+
+
+class TransientError(ApiError):
+    """429, 5xx, connection errors, timeouts, truncated or non-JSON bodies, after the attempt cap."""
+
+
+class RetryBudgetExhausted(TransientError):
+    """The run-wide retry budget is spent: the API looks down, so the run stops early."""
+
+    exit_code = EXIT_API_DOWN
+
+
+class ContractError(EtlError):
+    """A payload breaks the API contract: a required field is missing or has the wrong type."""
+
+    def __init__(self, panel: str, field: str, problem: str, eval_id: str | None = None) -> None:
+        self.panel = panel
+        self.field = field
+        self.problem = problem
+        self.eval_id = eval_id
+        super().__init__(self._describe())
+
+    def with_eval(self, eval_id: str) -> ContractError:
+        return ContractError(self.panel, self.field, self.problem, eval_id)
+
+    def _describe(self) -> str:
+        who = f"eval {self.eval_id!r}, " if self.eval_id else ""
+        return f"{who}panel {self.panel!r}, field {self.field!r}: {self.problem}"
+
+
+class PublishError(EtlError):
+    """The output folder could not be published (lock, manifest or rename failure)."""
+
+
+class LockHeldError(PublishError):
+    """Another run holds the output folder's lock."""
+
+    exit_code = EXIT_LOCKED
