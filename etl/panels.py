@@ -61,3 +61,28 @@ class PanelRequest:
     def path(self) -> str:
         """Path below ``/{workspace}/model-evals/`` for this panel."""
         return self.eval_id if self.panel == "get" else f"{self.eval_id}/{self.panel}"
+
+
+@dataclass(frozen=True)
+class EvalListing:
+    """One row of the list endpoint, as the planner compares it between runs."""
+
+    eval_id: str
+    status: str
+    project: str | None
+    version_id: str | None
+    model_id: str | None
+    created_at: str | None
+    model_url: str | None = None
+
+
+@dataclass(frozen=True)
+class PreviousState:
+    """What the published dataset already holds, for incremental planning.
+
+    ``evals``: the listing fields of every eval in the current ``evaluations`` table.
+    ``units``: the latest ``panel_status`` state of every (eval_id, panel, params).
+    """
+
+    evals: dict[str, EvalListing]
+    units: dict[tuple[str, str, str], State]
