@@ -1,10 +1,218 @@
-"""Command line: parse argv, build a Config, call one entry function, map errors to exit codes."""
+"""Command line: parse argv, build a Config, call one entry function, map errors to exit codes.
+
+Exit codes (also in the README): 0 complete; 1 unexpected; 2 usage or config error;
+3 partial (published, some panels error or unavailable); 4 authentication failed;
+5 another run holds the output folder; 6 the API stayed down (retry budget spent).
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from etl import __version__
+from etl.errors import EXIT_UNEXPECTED, EXIT_USAGE, EtlError
+
+Handler = Callable[[argparse.Namespace], int]
 
 
-def main(argv: list[str] | None = None) -> int:
-    print("evals-etl: not wired yet", file=sys.stderr)
-    return 1
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except EtlError as exc:
+        print(f"evals-etl: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("evals-etl: interrupted; the published dataset is unchanged", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence, keeps the key out
+        print(f"evals-etl: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="evals-etl",
+        description="Export Roboflow model evaluations into Parquet tables and DuckDB views.",
+    )
+    parser.add_argument("--version", action="version", version=f"evals-etl {__version__}")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    export = sub.add_parser("export", help="export a workspace (incremental unless --full-refresh)")
+    export.add_argument("--workspace", help="workspace URL slug")
+    export.add_argument("--api-url", help="API base URL (default https://api.roboflow.com)")
+    export.add_argument("--out", type=Path, help="output folder (default ./evals-out)")
+    export.add_argument("--config", type=Path, help="TOML config file (see configs/example.toml)")
+    export.add_argument("--concurrency", type=int, help="requests in flight at most (default 32)")
+    export.add_argument("--split", dest="splits", action="append", choices=["train", "valid", "test"],
+                        help="split to fetch per-split panels for (repeatable; default all three)")
+    export.add_argument("--confidence", dest="confidences", action="append",
+                        help='confidence variant, integer percent or "default" (repeatable)')
+    export.add_argument("--full-refresh", action="store_true", default=None,
+                        help="refetch everything instead of only what changed")
+    export.add_argument("--deadline", type=float, metavar="SECONDS",
+                        help="stop starting new work after this many seconds; publish what is complete")
+    export.add_argument("--log-format", choices=["auto", "text", "json"])
+    export.set_defaults(handler=_export)
+
+    norm = sub.add_parser("normalize", help="rebuild a run's tables from its raw archive (no API calls)")
+    norm.add_argument("--run", required=True, help="run id (see the runs table)")
+    norm.add_argument("--out", type=Path, required=True)
+    norm.set_defaults(handler=_normalize)
+
+    views = sub.add_parser("views", help="(re)build OUT/evals.duckdb from sql/")
+    views.add_argument("--out", type=Path, required=True)
+    views.set_defaults(handler=_views)
+
+    query = sub.add_parser("query", help="run SQL against OUT/evals.duckdb (read-only)")
+    query.add_argument("--out", type=Path, required=True)
+    query.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    query.add_argument("--max-rows", type=int, default=None)
+    query.add_argument("sql")
+    query.set_defaults(handler=_query)
+
+    status = sub.add_parser("status", help="last runs, pending evals and panels in error")
+    status.add_argument("--out", type=Path, required=True)
+    status.set_defaults(handler=_status)
+
+    load = sub.add_parser("load", help="load the current dataset into a warehouse (ADBC)")
+    load.add_argument("--out", type=Path, required=True)
+    load.add_argument("--to", required=True, metavar="URI",
+                      help="postgresql://…, snowflake://… or bigquery://…")
+    load.add_argument("--schema", default="evals_etl")
+    load.set_defaults(handler=_load)
+
+    from etl.simulator import cli as sim_cli
+
+    simulate = sub.add_parser("simulate", help="serve a simulated Roboflow model-evals API")
+    sim_cli.add_arguments(simulate)
+    simulate.set_defaults(handler=sim_cli.run)
+
+    demo = sub.add_parser("demo", help="export a simulated workspace and show the analyst views")
+    demo.add_argument("--out", type=Path, default=Path("demo-out"))
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _export(args: argparse.Namespace) -> int:
+    from etl import config as config_module
+    from etl.export import run_export
+    from etl.progress import Reporter, resolve_format
+
+    overrides: dict[str, Any] = {
+        "workspace": args.workspace,
+        "api.url": args.api_url,
+        "output.out": str(args.out) if args.out else None,
+        "crawl.concurrency": args.concurrency,
+        "crawl.splits": args.splits,
+        "crawl.confidences": _confidences(args.confidences),
+        "crawl.deadline_seconds": args.deadline,
+        "log_format": args.log_format,
+        "full_refresh": args.full_refresh,
+    }
+    cfg = config_module.load(args.config, overrides=overrides)
+    reporter = Reporter(resolve_format(cfg.log_format, sys.stderr))
+    summary = anyio.run(run_export, cfg, reporter)
+    reporter.event(summary.line(), status=summary.status, run_id=summary.run_id)
+    return summary.exit_code
+
+
+def _confidences(values: list[str] | None) -> list[int | str] | None:
+    if not values:
+        return None
+    parsed: list[int | str] = []
+    for value in values:
+        if value == "default":
+            parsed.append(value)
+        elif value.isdigit():
+            parsed.append(int(value))
+        else:
+            from etl.errors import ConfigError
+
+            raise ConfigError(f'--confidence takes an integer 0-100 or "default", not {value!r}')
+    return parsed
+
+
+def _normalize(args: argparse.Namespace) -> int:
+    from etl.export import replay
+    from etl.progress import Reporter, resolve_format
+
+    replay(args.out, args.run, None, Reporter(resolve_format("auto", sys.stderr)))
+    return 0
+
+
+def _views(args: argparse.Namespace) -> int:
+    from etl import publish, views
+
+    snapshot = publish.current_snapshot(args.out)
+    if snapshot is None:
+        print(f"evals-etl: nothing published in {args.out} yet; run `evals-etl export`",
+              file=sys.stderr)
+        return EXIT_USAGE
+    views.build_database(args.out / "evals.duckdb", snapshot / "tables")
+    print(f"built {args.out / 'evals.duckdb'} ({len(views.view_names(args.out / 'evals.duckdb'))} views)")
+    return 0
+
+
+def _query(args: argparse.Namespace) -> int:
+    from etl import views
+
+    db = args.out / "evals.duckdb"
+    if not db.exists():
+        print(f"evals-etl: {db} does not exist; run `evals-etl export` first", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(views.query(db, args.sql, args.format, args.max_rows))
+    except Exception as exc:  # duckdb's errors are the user's SQL errors here
+        if type(exc).__module__.startswith("duckdb") or type(exc).__module__.startswith("_duckdb"):
+            print(f"evals-etl: query failed: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        raise
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from etl import views
+
+    db = args.out / "evals.duckdb"
+    if not db.exists():
+        print(f"evals-etl: {db} does not exist; run `evals-etl export` first", file=sys.stderr)
+        return EXIT_USAGE
+    sections = {
+        "last runs": "select run_id, mode, status, started_at, finished_at, evals_listed, "
+        "evals_exported, requests, retries, errors from runs order by started_at desc limit 5",
+        "pending evals (running or failed)": "select eval_id, status, project, version_id, "
+        "created_at from evaluations where status <> 'done' and listed order by created_at desc",
+        "panels not ok": "select eval_id, panel, params, state, http_status, error_code, message "
+        "from panel_status where state in ('error', 'unavailable') order by eval_id, panel, params",
+    }
+    for title, sql in sections.items():
+        print(f"== {title}")
+        print(views.query(db, sql, "table", 50))
+    return 0
+
+
+def _load(args: argparse.Namespace) -> int:
+    from etl import warehouse
+
+    result = warehouse.load(args.out, args.to, schema=args.schema)
+    print(result)
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from etl.demo import run_demo
+
+    return run_demo(args.out)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

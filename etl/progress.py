@@ -1,0 +1,78 @@
+"""What a run tells people and machines: a progress bar on a terminal, JSON lines otherwise.
+
+The reporter never sees the API key: it only receives counts, eval ids, panel names and error
+messages that ``etl.errors`` built from fields which exclude the key.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import IO, Any, Literal
+
+Format = Literal["text", "json"]
+
+
+def resolve_format(requested: str, stream: IO[str]) -> Format:
+    """``auto`` means a human format on a terminal and JSON lines for cron and pipes."""
+    if requested == "auto":
+        return "text" if stream.isatty() else "json"
+    return "json" if requested == "json" else "text"
+
+
+class Reporter:
+    """Log lines and a live progress bar, in one of two formats."""
+
+    def __init__(self, fmt: Format = "text", stream: IO[str] | None = None) -> None:
+        self.fmt = fmt
+        self.stream = stream if stream is not None else sys.stderr
+        self._bar: Any = None
+        self._task: Any = None
+        self._last_json = 0.0
+
+    def event(self, message: str, level: str = "info", **fields: Any) -> None:
+        """One log line: ``message`` for people, ``fields`` for machines."""
+        if self.fmt == "json":
+            record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                      "level": level, "msg": message, **fields}
+            self.stream.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+            self.stream.flush()
+            return
+        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        text = f"{message} {extra}".rstrip()
+        if self._bar is not None:
+            self._bar.console.print(text, markup=False, highlight=False)
+        else:
+            prefix = "" if level == "info" else f"{level}: "
+            self.stream.write(f"{prefix}{text}\n")
+            self.stream.flush()
+
+    def progress(self, done: int, total: int, requests: int) -> None:
+        """Advance the bar (text) or emit a throttled progress line (json)."""
+        if self.fmt == "json":
+            now = time.monotonic()
+            if now - self._last_json >= 5 or done == total:
+                self._last_json = now
+                self.event("progress", units_done=done, units_total=total, requests=requests)
+            return
+        if self._bar is None and self.stream.isatty():
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import TimeElapsedColumn
+            from rich.console import Console
+
+            self._bar = Progress(
+                TextColumn("[bold]panels"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[requests]} requests"), TimeElapsedColumn(),
+                console=Console(file=self.stream), transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("crawl", total=total, requests=0)
+        if self._bar is not None:
+            self._bar.update(self._task, completed=done, total=total, requests=requests)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
