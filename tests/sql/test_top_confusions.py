@@ -1,0 +1,43 @@
+"""top_confusions: non-zero off-diagonal cells, ranked by count per eval, split and confidence."""
+
+from __future__ import annotations
+
+import pytest
+
+CLASSES = ["cat", "dog", "background"]
+
+
+def matrix(counts: list[list[int]], confidence: int | None, split: str = "test") -> list[dict]:
+    return [
+        {"split": split, "confidence": confidence, "confidence_threshold": 0.2,
+         "actual_class": a, "predicted_class": p, "actual_idx": i, "predicted_idx": j,
+         "count": counts[i][j]}
+        for i, a in enumerate(CLASSES) for j, p in enumerate(CLASSES)
+    ]
+
+
+def test_top_confusions(given) -> None:
+    db = given({"confusion_matrix": [
+        *matrix([[5, 2, 1], [3, 4, 0], [6, 0, 9]], None),
+        *matrix([[5, 1, 0], [0, 4, 0], [0, 0, 3]], 50),
+    ]})
+
+    got = db.rows(
+        "select confidence, rank, actual_class, predicted_class, cell_kind, count, share_of_actual "
+        "from top_confusions"
+    )
+
+    assert [{k: v for k, v in r.items() if k != "share_of_actual"} for r in got] == [
+        {"confidence": None, "rank": 1, "actual_class": "background", "predicted_class": "cat",
+         "cell_kind": "false_positive", "count": 6},
+        {"confidence": None, "rank": 2, "actual_class": "dog", "predicted_class": "cat",
+         "cell_kind": "misclassified", "count": 3},
+        {"confidence": None, "rank": 3, "actual_class": "cat", "predicted_class": "dog",
+         "cell_kind": "misclassified", "count": 2},
+        {"confidence": None, "rank": 4, "actual_class": "cat", "predicted_class": "background",
+         "cell_kind": "missed", "count": 1},
+        {"confidence": 50, "rank": 1, "actual_class": "cat", "predicted_class": "dog",
+         "cell_kind": "misclassified", "count": 1},
+    ]
+    # share of the actual class's row: 6/15, 3/7, 2/8, 1/8, 1/6
+    assert [r["share_of_actual"] for r in got] == pytest.approx([0.4, 3 / 7, 0.25, 0.125, 1 / 6])
