@@ -69,7 +69,8 @@ class RunSink:
         self.archive_writer = ArchiveWriter(staging / "archive.parquet")
         self.outcomes: list[ledger.Outcome] = []
 
-    async def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
+    async def emit(self, ctx: FetchContext,
+                   batches: dict[str, pa.RecordBatch | pa.Table]) -> None:
         for table, batch in batches.items():
             if batch.num_rows:
                 self.writer.write(table, batch)
@@ -137,9 +138,7 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
                 [ledger.outcomes_batch(sink.outcomes, config.workspace, run_id, finished)]
             ),
             run_row=_run_row(config.workspace, summary, started, finished),
-            listed_eval_ids=(
-                {item.eval_id for item in result.listings} if result.listing_complete else None
-            ),
+            listings=result.listings if result.listing_complete else None,
             keep=config.output.keep,
             build_views=views.build_database,
         )
@@ -240,7 +239,7 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
                 [ledger.outcomes_batch(failed_outcomes, ws, run_id, now)]
             ),
             run_row=TABLES["runs"].schema.empty_table(),
-            listed_eval_ids=None, keep=keep, build_views=views.build_database,
+            listings=None, keep=keep, build_views=views.build_database,
         )
         reporter.event("replayed", run_id=run_id, units=len(units), errors=len(failed))
         return len(units)

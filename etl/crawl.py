@@ -1,0 +1,248 @@
+"""The crawl: list the workspace, plan, fetch every panel unit with bounded concurrency.
+
+Concurrency is bounded twice on purpose: a fixed pool of workers takes units from the plan
+(so a 100,000-unit plan never becomes 100,000 coroutines), and :class:`etl.http.Http` caps
+requests in flight (so the extra page requests of image-predictions units stay within the
+cap). Each unit ends in exactly one :class:`etl.ledger.Outcome`; its rows reach the sink only
+when the whole unit succeeded, so a unit is published whole or not at all.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import anyio
+import msgspec
+from anyio.abc import TaskGroup
+import pyarrow as pa
+
+from etl import crashpoints, ledger
+from etl.client import Client
+from etl.config import Config
+from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted
+from etl.http import Http, HttpStats
+from etl.listing import enumerate_evals
+from etl.normalize import PANELS, FetchContext, contract_error
+from etl.normalize.image_predictions import normalize_page
+from etl.panels import EvalListing, PanelRequest, PreviousState
+from etl.plan import EvalPlan, plan_run
+
+
+class Sink(Protocol):
+    async def emit(self, ctx: FetchContext,
+                   batches: dict[str, pa.RecordBatch | pa.Table]) -> None: ...
+
+    async def archive(self, request: PanelRequest, query: dict[str, str],
+                      fetched_at: datetime, body: bytes) -> None: ...
+
+    def record(self, outcome: ledger.Outcome) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    units_done: int
+    units_total: int
+    requests: int
+
+
+@dataclass
+class CrawlResult:
+    listings: list[EvalListing]
+    listing_complete: bool
+    warnings: list[str]
+    outcomes: Counter[str]
+    evals_exported: int
+    http: HttpStats
+    aborted: str | None = None
+    planned_evals: int = 0
+    skipped_units: int = 0
+
+
+async def crawl(
+    config: Config,
+    sink: Sink,
+    *,
+    run_id: str,
+    previous: PreviousState | None,
+    progress: Callable[[ProgressEvent], None] | None = None,
+) -> CrawlResult:
+    """List, plan and fetch. Raises :class:`AuthError` (the key was refused) and, when the
+    listing itself cannot be had, the API error that stopped it; a run that loses the API
+    midway returns with ``aborted`` set and every unfinished unit recorded."""
+    started = time.monotonic()
+    async with Http(config.api, config.crawl) as http:
+        client = Client(http, config.workspace)
+        listing = await enumerate_evals(client)
+        crashpoints.reach("listed")
+        plans = plan_run(listing.evals, config.crawl, previous)
+        engine = _Engine(client, sink, config, run_id, progress, started)
+        await engine.run(plans)
+    crashpoints.reach("crawled")
+    return CrawlResult(
+        listings=listing.evals,
+        listing_complete=listing.complete,
+        warnings=listing.warnings,
+        outcomes=engine.states,
+        evals_exported=len(engine.evals_ok),
+        http=http.stats,
+        aborted=engine.aborted,
+        planned_evals=len(plans),
+    )
+
+
+class _Engine:
+    def __init__(self, client: Client, sink: Sink, config: Config, run_id: str,
+                 progress: Callable[[ProgressEvent], None] | None, started: float) -> None:
+        self.client = client
+        self.sink = sink
+        self.config = config
+        self.run_id = run_id
+        self.progress = progress
+        deadline = config.crawl.deadline_seconds
+        self.deadline = None if deadline is None else started + deadline
+        self.states: Counter[str] = Counter()
+        self.evals_ok: set[str] = set()
+        self.aborted: str | None = None
+        self.done = 0
+        self.total = 0
+        self._queue: deque[PanelRequest] = deque()
+        self._running: set[PanelRequest] = set()
+
+    async def run(self, plans: list[EvalPlan]) -> None:
+        for plan in plans:
+            for unit in plan.not_done:
+                self._record(ledger.not_done(unit, plan.listing.status))
+        # Longest units first (image-predictions pages), so the run does not end on a tail.
+        units = [u for p in plans for u in p.fetch]
+        units.sort(key=lambda u: u.panel != "image-predictions")
+        self._queue.extend(units)
+        self.total = self.done + len(units)
+        self._tick()
+        try:
+            async with anyio.create_task_group() as tg:
+                for _ in range(min(self.config.crawl.concurrency, len(units)) or 0):
+                    tg.start_soon(self._worker, tg)
+        finally:
+            # Whatever stopped the run, every planned unit still ends in an outcome.
+            why = self.aborted or "the run stopped before this unit finished"
+            for unit in sorted(self._running) + list(self._queue):
+                self._record(ledger.stopped(unit, why))
+            self._running.clear()
+            self._queue.clear()
+
+    async def _worker(self, tg: TaskGroup) -> None:
+        while self._queue and self.aborted is None:
+            if self.deadline is not None and time.monotonic() >= self.deadline:
+                while self._queue:
+                    self._record(ledger.stopped(self._queue.popleft(),
+                                                "not started before the --deadline"))
+                return
+            unit = self._queue.popleft()
+            self._running.add(unit)
+            try:
+                outcome = await self._fetch(unit)
+            except RetryBudgetExhausted as exc:
+                self.aborted = f"the API kept failing: {exc}"
+                tg.cancel_scope.cancel()
+                return
+            self._running.discard(unit)
+            self._record(outcome)
+
+    async def _fetch(self, unit: PanelRequest) -> ledger.Outcome:
+        attempts = requests = 0
+        try:
+            if unit.panel == "image-predictions":
+                batches, attempts, requests, fetched_at = await self._images(unit)
+            else:
+                response = await self.client.panel(unit)
+                attempts, requests, fetched_at = response.attempts, 1, response.fetched_at
+                await self.sink.archive(unit, unit.query(), fetched_at, response.body)
+                batches = PANELS[unit.panel].normalize(response.value, self._ctx(unit, fetched_at))
+        except (AuthError, RetryBudgetExhausted):
+            raise
+        except msgspec.ValidationError as exc:
+            return ledger.from_error(unit, contract_error(unit.panel, exc, unit.eval_id),
+                                     attempts, requests)
+        except (ApiError, ContractError) as exc:
+            return ledger.from_error(unit, exc, attempts, requests)
+        except Exception as exc:  # noqa: BLE001 - a bug on one payload must not sink the run
+            return ledger.Outcome(unit, "error", None, "internal_error",
+                                  f"eval {unit.eval_id!r}, panel {unit.panel!r}: "
+                                  f"{type(exc).__name__}: {exc}", attempts, requests)
+        await self.sink.emit(self._ctx(unit, fetched_at), batches)
+        self.evals_ok.add(unit.eval_id)
+        return ledger.ok(unit, attempts, requests)
+
+    async def _images(
+        self, unit: PanelRequest
+    ) -> tuple[dict[str, pa.Table], int, int, datetime]:
+        """All pages of one image-predictions unit: the first, then the rest concurrently.
+
+        A ``totalImages`` that changes between pages means the eval changed under us: start
+        the unit over once, then give up with a contract error.
+        """
+        size = self.config.crawl.image_page_size
+        attempts = requests = 0
+        for round_ in (1, 2):
+            seen: set[str] = set()
+            parts: dict[str, list[pa.RecordBatch]] = {}
+            first = await self.client.image_page(unit, 0, size)
+            attempts += first.attempts
+            requests += 1
+            fetched_at = first.fetched_at
+            total = first.value.total_images
+            stride = len(first.value.images) or size
+            totals = {total}
+
+            async def absorb(response: object, offset: int) -> None:
+                await self.sink.archive(unit, {**unit.query(), "offset": str(offset),
+                                               "limit": str(size)},
+                                        response.fetched_at, response.body)  # type: ignore[attr-defined]
+                page = response.value  # type: ignore[attr-defined]
+                totals.add(page.total_images)
+                for table, batch in normalize_page(page, self._ctx(unit, fetched_at), seen).items():
+                    parts.setdefault(table, []).append(batch)
+
+            async def fetch_page(offset: int) -> None:
+                nonlocal attempts, requests
+                response = await self.client.image_page(unit, offset, size)
+                attempts += response.attempts
+                requests += 1
+                await absorb(response, offset)
+
+            await absorb(first, 0)
+            if first.value.images:
+                async with anyio.create_task_group() as tg:
+                    for offset in range(stride, total, stride):
+                        tg.start_soon(fetch_page, offset)
+            if len(totals) == 1:
+                return _concat(parts), attempts, requests, fetched_at
+            if round_ == 2:
+                raise ContractError("image-predictions", "totalImages",
+                                    f"changed between pages ({sorted(totals)}) twice in a row",
+                                    unit.eval_id)
+        raise AssertionError("unreachable")
+
+    def _ctx(self, unit: PanelRequest, fetched_at: datetime) -> FetchContext:
+        return FetchContext(self.config.workspace, self.run_id, fetched_at, unit)
+
+    def _record(self, outcome: ledger.Outcome) -> None:
+        self.sink.record(outcome)
+        self.states[outcome.state] += 1
+        self.done += 1
+        self._tick()
+
+    def _tick(self) -> None:
+        if self.progress is not None:
+            self.progress(ProgressEvent(self.done, max(self.total, self.done),
+                                        self.client.http.stats.requests))
+
+
+def _concat(parts: dict[str, list[pa.RecordBatch]]) -> dict[str, pa.Table]:
+    # A table over the pages' batches: no copy, and the writer takes it as is.
+    return {table: pa.Table.from_batches(batches) for table, batches in parts.items()}

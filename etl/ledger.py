@@ -1,0 +1,98 @@
+"""How each panel unit ended: the mapping from answers and errors to ``panel_status`` states. Pure.
+
+Every planned unit gets exactly one :class:`Outcome`, so "nothing lost" can be checked by
+counting: a unit is either ``ok`` (its rows are in the tables) or has a row saying why not.
+
+==================  ====================================================================
+state               when
+==================  ====================================================================
+ok                  fetched and normalized
+not_done            the eval is running or failed: no panel call was made (api-contract §17)
+unavailable         worth another try on the next run: a done eval's panel kept answering
+                    409, the eval vanished (404 model_eval_not_found), transient failures
+                    outlasted the attempt cap, or the run stopped before the unit finished
+not_materialized    404 report_not_found: that confidence variant was never computed
+error               will fail the same way again until something changes: 400, or a payload
+                    that breaks the contract
+==================  ====================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import pyarrow as pa
+
+from etl.errors import ApiError, BadRequestError, ContractError, NotFoundError
+from etl.panels import PanelRequest, State
+from etl.schemas import TABLES
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request: PanelRequest
+    state: State
+    http_status: int | None = None
+    error_code: str | None = None
+    message: str | None = None
+    attempts: int = 0
+    requests: int = 0
+
+
+def ok(request: PanelRequest, attempts: int, requests: int) -> Outcome:
+    return Outcome(request, "ok", 200, None, None, attempts, requests)
+
+
+def not_done(request: PanelRequest, status: str) -> Outcome:
+    return Outcome(request, "not_done", None, "model_eval_not_done",
+                   f"eval {request.eval_id!r} is {status}; panels are fetched once it is done")
+
+
+def stopped(request: PanelRequest, why: str, attempts: int = 0, requests: int = 0) -> Outcome:
+    """A unit the run did not finish (deadline, retry budget): retried next run."""
+    return Outcome(request, "unavailable", None, "not_finished", why, attempts, requests)
+
+
+def from_error(request: PanelRequest, exc: Exception, attempts: int, requests: int) -> Outcome:
+    """The outcome of a unit that ended in ``exc``."""
+    if isinstance(exc, ContractError):
+        error = exc if exc.eval_id else exc.with_eval(request.eval_id)
+        return Outcome(request, "error", 200, "contract_error", str(error), attempts, requests)
+    if not isinstance(exc, ApiError):
+        raise TypeError(f"not an API outcome: {type(exc).__name__}") from exc
+    attempts = max(attempts, exc.attempts)
+    message = f"eval {request.eval_id!r}, panel {request.panel!r}: {exc}"
+    state: State
+    if isinstance(exc, NotFoundError) and exc.code == "report_not_found":
+        state = "not_materialized"
+    elif isinstance(exc, BadRequestError):
+        state = "error"
+    else:  # 409 past its budget, a vanished eval, transient failures past the attempt cap
+        state = "unavailable"
+    return Outcome(request, state, exc.status, exc.code, message, attempts, requests)
+
+
+def outcomes_batch(
+    outcomes: Sequence[Outcome], workspace: str, run_id: str, fetched_at: datetime
+) -> pa.RecordBatch:
+    """``panel_status`` rows for ``outcomes``."""
+    n = len(outcomes)
+    columns = {
+        "workspace": [workspace] * n,
+        "eval_id": [o.request.eval_id for o in outcomes],
+        "run_id": [run_id] * n,
+        "fetched_at": [fetched_at] * n,
+        "panel": [o.request.panel for o in outcomes],
+        "params": [o.request.params for o in outcomes],
+        "state": [o.state for o in outcomes],
+        "http_status": [o.http_status for o in outcomes],
+        "error_code": [o.error_code for o in outcomes],
+        "message": [o.message for o in outcomes],
+        "attempts": [o.attempts for o in outcomes],
+        "requests": [o.requests for o in outcomes],
+    }
+    schema = TABLES["panel_status"].schema
+    return pa.RecordBatch.from_arrays([pa.array(columns[f.name], f.type) for f in schema],
+                                      schema=schema)

@@ -1,0 +1,140 @@
+"""Enumerate every evaluation of a workspace despite the list endpoint's 200-row cap.
+
+The list endpoint has no cursor (api-contract §12): a page holding exactly 200 rows may be
+missing the rest. So a full page is split by filter, finest last: status, then project (from
+``GET /:workspace``), then version (workspace-wide, so rows are kept whatever their project),
+then model. Evals of deleted projects (``project: null``) are reached through the version and
+model filters. Results are deduplicated by ``evalId`` and never depend on list order. A
+partition that is still full at the finest level makes the listing incomplete, with a warning:
+then no eval is marked "no longer listed" on the strength of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import anyio
+
+from etl.client import LIST_LIMIT, Client
+from etl.errors import BadRequestError, ContractError, NotFoundError, TransientError
+from etl.normalize.evaluations import ProjectInfo
+from etl.panels import EvalListing
+
+STATUSES = ("running", "done", "failed")
+
+
+@dataclass
+class Listing:
+    evals: list[EvalListing]
+    complete: bool
+    warnings: list[str] = field(default_factory=list)
+    queries: int = 0
+
+
+class _Enumerator:
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.found: dict[str, EvalListing] = {}
+        self.memo: dict[tuple[tuple[str, str], ...], list[EvalListing] | None] = {}
+        self.complete = True
+        self.warnings: list[str] = []
+        self._projects: list[ProjectInfo] | None = None
+
+    async def query(self, **filters: str) -> list[EvalListing] | None:
+        """One list call (memoized); a failed partition makes the listing incomplete."""
+        key = tuple(sorted(filters.items()))
+        if key in self.memo:
+            return self.memo[key]
+        try:
+            rows: list[EvalListing] | None = await self.client.list_evals(**filters)
+        except (TransientError, BadRequestError, NotFoundError, ContractError) as exc:
+            self._incomplete(f"listing {_describe(filters)} failed: {exc}")
+            rows = None
+        self.memo[key] = rows
+        for row in rows or ():
+            self.found.setdefault(row.eval_id, row)
+        return rows
+
+    async def projects(self) -> list[ProjectInfo]:
+        if self._projects is None:
+            try:
+                self._projects = await self.client.projects()
+            except (TransientError, BadRequestError, NotFoundError, ContractError) as exc:
+                self._incomplete(f"cannot list the workspace's projects: {exc}")
+                self._projects = []
+        return self._projects
+
+    async def status_bucket(self, status: str) -> None:
+        rows = await self.query(status=status)
+        if not _full(rows):
+            return
+        projects = await self.projects()
+        async with anyio.create_task_group() as tg:
+            for project in projects:
+                tg.start_soon(self.project_bucket, project, status)
+        # Evals of deleted projects: only version- and model-filtered calls can reach them.
+        versions = max((p.versions for p in projects), default=0)
+        orphan_rows: list[EvalListing] = []
+        full_versions = []
+        for version in range(1, versions + 1):
+            rows = await self.query(version=str(version), status=status)
+            if _full(rows):
+                full_versions.append(version)
+                orphan_rows += [r for r in rows or () if r.project is None]
+        if full_versions:
+            await self.model_buckets(orphan_rows, status, f"deleted projects, status={status}")
+
+    async def project_bucket(self, project: ProjectInfo, status: str) -> None:
+        rows = await self.query(project=project.slug, status=status)
+        if not _full(rows):
+            return
+        for version in range(1, project.versions + 1):
+            rows = await self.query(version=str(version), status=status)
+            if _full(rows):
+                mine = [r for r in rows or () if r.project == project.slug]
+                await self.model_buckets(
+                    mine, status, f"project={project.slug}, version={version}, status={status}")
+
+    async def model_buckets(self, rows: Iterable[EvalListing], status: str, where: str) -> None:
+        models = sorted({r.model_id for r in rows if r.model_id})
+        for model in models:
+            if _full(await self.query(model=model, status=status)):
+                self._incomplete(
+                    f"listing model={model}, status={status} still returns {LIST_LIMIT} rows: "
+                    "evaluations beyond the API's cap may be missing")
+        if not models:
+            self._incomplete(
+                f"listing {where} returns {LIST_LIMIT} rows and no finer filter applies: "
+                "evaluations beyond the API's cap may be missing")
+
+    def _incomplete(self, warning: str) -> None:
+        self.complete = False
+        self.warnings.append(warning)
+
+
+async def enumerate_evals(client: Client) -> Listing:
+    """Every eval of the workspace, deduplicated, sorted by id.
+
+    The first, unfiltered call is not guarded: if even that fails, there is nothing to do.
+    """
+    enum = _Enumerator(client)
+    first = await client.list_evals()
+    for row in first:
+        enum.found.setdefault(row.eval_id, row)
+    queries = 1
+    if len(first) >= LIST_LIMIT:
+        async with anyio.create_task_group() as tg:
+            for status in STATUSES:
+                tg.start_soon(enum.status_bucket, status)
+        queries += len(enum.memo)
+    evals = sorted(enum.found.values(), key=lambda e: e.eval_id)
+    return Listing(evals, enum.complete, enum.warnings, queries)
+
+
+def _full(rows: list[EvalListing] | None) -> bool:
+    return rows is not None and len(rows) >= LIST_LIMIT
+
+
+def _describe(filters: dict[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(filters.items())) or "(unfiltered)"
