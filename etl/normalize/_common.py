@@ -1,0 +1,180 @@
+"""What every normalizer shares: the fetch context, field types, timestamps and batch building.
+
+A batch is built from plain column lists against the table's schema from ``etl.schemas``
+(never inferred), with the lineage columns filled from the context. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from etl.errors import ContractError
+from etl.panels import PanelRequest
+from etl.schemas import TABLES, TIMESTAMP
+
+# Field types of the decoded payloads. Bounds make msgspec reject, with the field's path,
+# values that would not survive the trip into the table's type.
+INT64_MAX = 2**63 - 1
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+Int = Annotated[int, msgspec.Meta(ge=-INT64_MAX, le=INT64_MAX)]
+Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
+Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
+
+OBJECT_DETECTION = "object-detection-like"
+SEMANTIC_SEGMENTATION = "semantic-segmentation"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchContext:
+    """Lineage plus the request a payload answers."""
+
+    workspace: str
+    run_id: str
+    fetched_at: datetime  # tz-aware UTC
+    request: PanelRequest
+
+    @property
+    def eval_id(self) -> str:
+        return self.request.eval_id
+
+
+Batches = dict[str, pa.RecordBatch]
+
+
+@dataclass(frozen=True, slots=True)
+class PanelCodec:
+    """How one panel's body becomes batches: a typed decode, then a pure normalize."""
+
+    decode: Callable[[bytes], Any]
+    normalize: Callable[[Any, FetchContext], Batches]
+
+
+class Header(msgspec.Struct, kw_only=True):
+    """Header fields a panel payload may carry (§17: optional, never required)."""
+
+    evalId: str | None = None
+
+
+def check_eval_id(panel: str, payload_eval_id: str | None, ctx: FetchContext) -> None:
+    """A payload that names another eval answers the wrong request."""
+    if payload_eval_id is not None and payload_eval_id != ctx.eval_id:
+        raise ContractError(
+            panel, "$.evalId", f"payload is for eval {payload_eval_id!r}, not the one requested",
+            ctx.eval_id,
+        )
+
+
+def duplicate_at(values: Sequence[Hashable], panel: str, field: str, eval_id: str) -> None:
+    """Two entries with one grain would collapse into one row downstream: refuse them."""
+    if len(set(values)) == len(values):
+        return
+    seen: set[Hashable] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            raise ContractError(panel, field.format(i), f"duplicate value {value!r}", eval_id)
+        seen.add(value)
+
+
+def parse_timestamp(text: str, panel: str, field: str, eval_id: str | None = None) -> datetime:
+    """ISO-8601 with ``Z`` or an offset → aware UTC; a naive time is read as UTC (the API's)."""
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise ContractError(panel, field, f"not an ISO-8601 timestamp: {text!r}", eval_id) from None
+    if parsed.tzinfo is None:
+        return parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def iso_utc(moment: datetime) -> str:
+    """The canonical text of a timestamp: ``2026-04-27T20:04:10.904Z`` (UTC, milliseconds)."""
+    moment = moment.astimezone(UTC)
+    ms = moment.microsecond // 1000
+    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+
+
+def fraction_key(key: str) -> float | None:
+    """``"0.37"`` → 0.37; None for anything that is not a plain decimal in [0, 1]."""
+    if not key or not all(c.isdigit() or c == "." for c in key) or key.count(".") > 1 or key == ".":
+        return None
+    value = float(key)
+    return value if 0.0 <= value <= 1.0 else None
+
+
+def json_text(value: Any) -> str:
+    """Deterministic JSON text (sorted keys at every level), so equal values compare equal."""
+    return msgspec.json.encode(value, order="sorted").decode()
+
+
+def build(
+    table: str,
+    ctx: FetchContext,
+    n: int,
+    columns: Mapping[str, Sequence[Any] | pa.Array],
+    *,
+    sort: bool = True,
+) -> pa.RecordBatch:
+    """A batch of ``n`` rows of ``table`` with lineage from ``ctx``.
+
+    Columns not given are all NULL (in their declared type). Rows are sorted by the table's
+    grain unless ``sort`` is false (when the caller's order already is the grain's).
+    """
+    lineage = lineage_columns(ctx.workspace, ctx.eval_id, ctx.run_id, ctx.fetched_at, n)
+    return assemble(table, n, {**lineage, **columns}, sort=sort)
+
+
+def lineage_columns(
+    workspace: str, eval_id: str | Sequence[str], run_id: str, fetched_at: datetime, n: int
+) -> dict[str, pa.Array]:
+    """The four lineage columns; ``eval_id`` is one value for all rows or one per row."""
+    at = fetched_at if fetched_at.tzinfo else fetched_at.replace(tzinfo=UTC)
+    return {
+        "workspace": pa.repeat(pa.scalar(workspace, pa.string()), n),
+        "eval_id": (
+            pa.repeat(pa.scalar(eval_id, pa.string()), n)
+            if isinstance(eval_id, str)
+            else pa.array(eval_id, pa.string())
+        ),
+        "run_id": pa.repeat(pa.scalar(run_id, pa.string()), n),
+        "fetched_at": pa.repeat(pa.scalar(at, TIMESTAMP), n),
+    }
+
+
+def assemble(
+    table: str, n: int, columns: Mapping[str, Sequence[Any] | pa.Array], *, sort: bool = True
+) -> pa.RecordBatch:
+    """Columns (lineage included) → a batch in exactly ``table``'s schema."""
+    spec = TABLES[table]
+    unknown = set(columns) - set(spec.columns)
+    if unknown:
+        raise ValueError(f"{table} has no columns {sorted(unknown)}")
+    arrays = []
+    for field in spec.schema:
+        values = columns.get(field.name)
+        if values is None:
+            arrays.append(pa.nulls(n, field.type))
+        elif isinstance(values, pa.Array):
+            arrays.append(values if values.type == field.type else values.cast(field.type))
+        else:
+            arrays.append(pa.array(values, field.type))
+    batch = pa.RecordBatch.from_arrays(arrays, schema=spec.schema)
+    if sort and n > 1:
+        batch = batch.take(_sort_indices(batch, spec.grain))
+    return batch
+
+
+def _sort_indices(batch: pa.RecordBatch, columns: Sequence[str]) -> pa.Array:
+    # NULL class_name means "all classes": those rows lead their split. pyarrow >= 25 takes
+    # the null placement per key and deprecates the global one; older versions only know that.
+    try:
+        return pc.sort_indices(batch, sort_keys=[(c, "ascending", "at_start") for c in columns])
+    except (TypeError, ValueError):
+        keys = [(c, "ascending") for c in columns]
+        return pc.sort_indices(batch, sort_keys=keys, null_placement="at_start")

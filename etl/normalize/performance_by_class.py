@@ -1,0 +1,75 @@
+"""performance-by-class → ``class_metrics``.
+
+Object detection sends ``map50``/``map50_95``/``map75``; semantic segmentation sends ``iou``
+and ``classID`` instead; both decode into one struct of optional metrics. The split is the
+one requested (the unit's key), else the payload's. No I/O.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+from etl.errors import ContractError
+from etl.normalize._common import (
+    OBJECT_DETECTION,
+    Batches,
+    FetchContext,
+    Fraction,
+    Header,
+    Int,
+    PanelCodec,
+    build,
+    check_eval_id,
+    duplicate_at,
+)
+from etl.normalize._decode import decoder
+
+PANEL = "performance-by-class"
+
+
+class _Class(msgspec.Struct):
+    className: str
+    classID: Int | None = None
+    map50: float | None = None
+    map50_95: float | None = None
+    map75: float | None = None
+    iou: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    f1: float | None = None
+    optimalThreshold: Fraction | None = None
+
+
+class PerformanceByClass(Header, kw_only=True):
+    classes: list[_Class]
+    taskType: str | None = None
+    split: str | None = None
+
+
+def normalize(payload: PerformanceByClass, ctx: FetchContext) -> Batches:
+    check_eval_id(PANEL, payload.evalId, ctx)
+    split = ctx.request.split or payload.split
+    if split is None:
+        raise ContractError(PANEL, "$.split", "neither requested nor reported", ctx.eval_id)
+    rows = payload.classes
+    names = [c.className for c in rows]
+    duplicate_at(names, PANEL, "$.classes[{}].className", ctx.eval_id)
+    n = len(rows)
+    batch = build("class_metrics", ctx, n, {
+        "split": [split] * n,
+        "class_name": names,
+        "task_type": [payload.taskType or OBJECT_DETECTION] * n,
+        "class_id": [c.classID for c in rows],
+        "map50": [c.map50 for c in rows],
+        "map50_95": [c.map50_95 for c in rows],
+        "map75": [c.map75 for c in rows],
+        "iou": [c.iou for c in rows],
+        "precision": [c.precision for c in rows],
+        "recall": [c.recall for c in rows],
+        "f1": [c.f1 for c in rows],
+        "optimal_threshold": [c.optimalThreshold for c in rows],
+    })
+    return {"class_metrics": batch}
+
+
+CODEC = PanelCodec(decoder(PerformanceByClass), normalize)

@@ -1,0 +1,1 @@
+"""Tests of the pure normalizers (etl/normalize): payloads in, Arrow batches out."""
