@@ -1,0 +1,156 @@
+"""Stage a run's normalized batches as Parquet, one open writer per table.
+
+A run emits many small batches (one per panel, one per image page). Writing a file per
+batch would leave publish with hundreds of thousands of tiny files, so each table gets one
+``pq.ParquetWriter`` that stays open for the run: batches are buffered per table and written
+as row groups of about :data:`ROW_GROUP_ROWS` rows, and the writer rolls to a new part file
+past :data:`ROWS_PER_FILE` rows. Memory stays flat: at most one buffered row group per table.
+
+Layout: ``<dir>/<table>/part-00000.parquet``, ``part-00001.parquet``, ... in write order,
+which publish relies on ("last wins" when a grain was staged twice).
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.errors import PublishError
+from etl.schemas import TABLES
+
+ROWS_PER_FILE = 1_000_000
+ROW_GROUP_ROWS = 122_880
+BUFFER_BYTES = 32 * 1024 * 1024
+COMPRESSION = "zstd"
+
+
+def conform(table: str, data: pa.RecordBatch | pa.Table) -> pa.Table:
+    """``data`` as exactly ``table``'s schema: columns in order, types cast, nulls checked.
+
+    A missing or unknown column is a normalizer bug; it fails here, loudly, instead of
+    becoming a silently all-NULL column in the published data.
+    """
+    schema = TABLES[table].schema
+    names = set(data.schema.names)
+    missing = [n for n in schema.names if n not in names]
+    unknown = sorted(names - set(schema.names))
+    if missing or unknown:
+        raise PublishError(
+            f"table {table!r}: batch does not match the schema"
+            f" (missing {missing or 'none'}, unknown {unknown or 'none'})"
+        )
+    tbl = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+    try:
+        return tbl.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+        raise PublishError(f"table {table!r}: batch does not fit the schema: {exc}") from exc
+
+
+class _TableParts:
+    """The open part file of one table, and the rows buffered for its next row group."""
+
+    def __init__(self, folder: Path, table: str, rows_per_file: int) -> None:
+        self.folder = folder
+        self.table = table
+        self.rows_per_file = rows_per_file
+        self.parts = 0
+        self.rows_in_part = 0
+        self.writer: pq.ParquetWriter | None = None
+        self.buffer: list[pa.Table] = []
+        self.buffered_rows = 0
+        self.buffered_bytes = 0
+
+    def add(self, data: pa.Table) -> None:
+        self.buffer.append(data)
+        self.buffered_rows += data.num_rows
+        self.buffered_bytes += data.nbytes
+        if self.buffered_rows >= ROW_GROUP_ROWS or self.buffered_bytes >= BUFFER_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            return
+        data = pa.concat_tables(self.buffer)
+        self.buffer, self.buffered_rows, self.buffered_bytes = [], 0, 0
+        while data.num_rows:
+            if self.writer is None or self.rows_in_part >= self.rows_per_file:
+                self._roll()
+            assert self.writer is not None
+            take = min(data.num_rows, self.rows_per_file - self.rows_in_part)
+            self.writer.write_table(data.slice(0, take), row_group_size=take)
+            self.rows_in_part += take
+            data = data.slice(take)
+
+    def _roll(self) -> None:
+        self.close_file()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"part-{self.parts:05d}.parquet"
+        self.writer = pq.ParquetWriter(path, TABLES[self.table].schema, compression=COMPRESSION)
+        self.parts += 1
+        self.rows_in_part = 0
+
+    def close_file(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.close_file()
+
+
+class StagingWriter:
+    """Appends batches to ``<directory>/<table>/part-NNNNN.parquet``; close() to finish.
+
+    Usable as a context manager. Tables that never receive a row get no folder: publish
+    treats a missing folder as "nothing staged".
+    """
+
+    def __init__(self, directory: Path, *, rows_per_file: int = ROWS_PER_FILE) -> None:
+        self.directory = Path(directory)
+        self.rows_per_file = rows_per_file
+        self._tables: dict[str, _TableParts] = {}
+        self._closed = False
+
+    def write(self, table: str, batch: pa.RecordBatch | pa.Table) -> None:
+        """Stage ``batch`` (cast to ``table``'s schema) for publishing."""
+        if self._closed:
+            raise PublishError(f"staging writer for {self.directory} is closed")
+        if table not in TABLES:
+            raise PublishError(f"unknown table {table!r}")
+        data = conform(table, batch)
+        if data.num_rows == 0:
+            return
+        parts = self._tables.get(table)
+        if parts is None:
+            parts = self._tables[table] = _TableParts(
+                self.directory / table, table, self.rows_per_file
+            )
+        parts.add(data)
+
+    def close(self) -> None:
+        """Flush every buffer and close every file; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with ExitStack() as stack:  # every table's file gets closed, even if one fails
+            for parts in self._tables.values():
+                stack.callback(parts.close)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
