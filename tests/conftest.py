@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import replace
+from typing import Any
+
 import pytest
+
+from etl.simulator import SimHandle, SimOptions, serve_in_thread
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,3 +29,24 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def anyio_backend() -> str:
     # aiohttp runs only on asyncio.
     return "asyncio"
+
+
+# -- the simulated Roboflow API ----------------------------------------------------------------
+
+
+@pytest.fixture
+def sim() -> Iterator[SimHandle]:
+    """A simulator with default options, served from its own thread and event loop."""
+    with serve_in_thread(SimOptions()) as handle:
+        yield handle
+
+
+@pytest.fixture
+def make_sim() -> Iterator[Callable[..., SimHandle]]:
+    """``make_sim(**overrides)`` starts a simulator with those SimOptions; all stop at teardown."""
+    with ExitStack() as stack:
+
+        def start(**overrides: Any) -> SimHandle:
+            return stack.enter_context(serve_in_thread(replace(SimOptions(), **overrides)))
+
+        yield start
