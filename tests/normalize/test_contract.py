@@ -14,7 +14,6 @@ from etl.errors import ContractError
 from etl.normalize import PANELS, contract_error
 from etl.panels import PANELS as PANEL_NAMES
 from etl.schemas import TABLES, TABLES_BY_PANEL, TIMESTAMP
-
 from normalize.support import EVAL_ID, FETCHED_AT, PAYLOADS, payload, run
 
 # (panel, payload file, split requested, confidence requested)
@@ -286,7 +285,8 @@ def test_contract_error_translates_msgspec_errors() -> None:
     err = contract_error("confusion-matrix", shape, "e1")
     assert (err.panel, err.field, err.problem, err.eval_id) == (
         "confusion-matrix", "$.matrix[0][1]", "Expected `int`, got `str`", "e1")
-    missing = msgspec.ValidationError("Object missing required field `className` - at `$.classes[3]`")
+    missing = msgspec.ValidationError(
+        "Object missing required field `className` - at `$.classes[3]`")
     assert contract_error("performance-by-class", missing, "e1").field == "$.classes[3].className"
     top = msgspec.ValidationError("Object missing required field `splits`")
     assert contract_error("map-results", top, None).field == "$.splits"
