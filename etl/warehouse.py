@@ -1,0 +1,439 @@
+"""Load the current published dataset into a SQL warehouse through ADBC (``evals-etl load``).
+
+The warehouse mirrors the published tables, one SQL table each, typed from ``etl.schemas``
+only. Loading is incremental and idempotent: for every table, the rows of each eval (``runs``:
+each run) are fingerprinted; a unit whose fingerprint differs from the one recorded in
+``<schema>._evals_etl_loads`` is replaced (delete, insert from a staged copy) and its new
+fingerprint recorded in the same transaction, and a unit gone from the dataset is deleted.
+So a re-load writes nothing, a killed load leaves every unit either as before or as after,
+and the next load (from any machine: the state lives in the warehouse) finishes the job.
+
+Crash points (``etl.crashpoints``), reached once per chunk transaction:
+``load-staged`` → ``load-replaced`` (before commit) → ``load-committed``.
+
+Only this module imports ADBC, and only inside functions, so the package works without the
+warehouse extras. Dialect differences live in ``etl.dialects``; everything else is one code path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import re
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pds
+
+from etl import crashpoints, schemas
+from etl.dialects import POSTGRESQL, Dialect, WarehouseUri
+from etl.errors import ConfigError, LockHeldError, PublishError
+
+DEFAULT_SCHEMA = "evals_etl"
+# Bounds a transaction's size: a unit is never split, so one huge eval is one transaction.
+CHUNK_ROWS = 500_000
+LOADS, VERSIONS, HISTORY = "_evals_etl_loads", "_evals_etl_schema", "_evals_etl_history"
+STAGE, KEYS = "_evals_etl_stage", "_evals_etl_keys"
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+
+
+def _schema_version() -> int:
+    """A number that changes whenever a table, column, type, nullability or grain changes."""
+    described = [
+        [t.name, list(t.grain), [[f.name, str(f.type), f.nullable] for f in t.schema]]
+        for t in schemas.TABLES.values()
+    ]
+    return int(hashlib.sha256(json.dumps(described).encode()).hexdigest()[:12], 16)
+
+
+SCHEMA_VERSION = _schema_version()
+
+# The warehouse's own bookkeeping, typed like data tables so one DDL generator serves all.
+_META: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
+    VERSIONS: (pa.schema([pa.field("version", pa.int64(), False),
+                          pa.field("applied_at", schemas.TIMESTAMP, False)]), ()),
+    LOADS: (pa.schema([pa.field("table_name", pa.string(), False),
+                       pa.field("eval_id", pa.string(), False),  # runs: the run_id
+                       pa.field("fingerprint", pa.string(), False),
+                       pa.field("loaded_at", schemas.TIMESTAMP, False)]), ("table_name", "eval_id")),
+    HISTORY: (pa.schema([pa.field("loaded_at", schemas.TIMESTAMP, False),
+                         pa.field("dataset_run_id", pa.string()),
+                         pa.field("snapshot", pa.string()),
+                         pa.field("schema_version", pa.int64(), False),
+                         pa.field("replaced", pa.int64(), False),
+                         pa.field("removed", pa.int64(), False),
+                         pa.field("rows_inserted", pa.int64(), False)]), ()),
+}
+
+
+# ---------------------------------------------------------------- the dataset side
+
+
+@dataclass(frozen=True)
+class Unit:
+    key: str  # eval_id (runs: run_id)
+    rows: int
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """The published snapshot a load reads; the symlink is resolved once, at open."""
+
+    tables_dir: Path
+    run_id: str | None
+    snapshot: str
+
+    @classmethod
+    def open(cls, out: Path) -> Dataset:
+        link = Path(out) / "tables"
+        if not link.exists():
+            raise PublishError(f"nothing published in {out} yet; run `evals-etl export` first")
+        tables_dir = link.resolve()
+        manifest = tables_dir.parent / "manifest.json"
+        try:
+            run_id = json.loads(manifest.read_text(encoding="utf-8")).get("run_id")
+        except (OSError, ValueError) as exc:
+            raise PublishError(f"cannot read the manifest {manifest}: {exc}") from exc
+        return cls(tables_dir, run_id, tables_dir.parent.name)
+
+    def arrow(self, table: schemas.Table) -> pds.Dataset:
+        folder = self.tables_dir / table.name
+        if not folder.is_dir():
+            raise PublishError(f"the published dataset has no {table.name!r} table ({folder})")
+        # The declared schema, not the files', so columns added since a file was written
+        # read as NULL and every type is the contract's.
+        return pds.dataset(folder, schema=table.schema, format="parquet", partitioning="hive")
+
+    def units(self, con: duckdb.DuckDBPyConnection, table: schemas.Table) -> dict[str, Unit]:
+        """Row count and content fingerprint of every eval (runs: run) in ``table``."""
+        key = unit_key(table)
+        con.register("source", self.arrow(table))
+        try:
+            cols = ", ".join(f'"{c}"' for c in table.columns)
+            rows = con.execute(
+                f'select "{key}", count(*), sum(hash({cols})::hugeint)::varchar, '
+                f"string_agg(distinct run_id, ',' order by run_id) from source group by 1"
+            ).fetchall()
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise PublishError(f"cannot read the published {table.name!r} table: {exc}") from exc
+        finally:
+            con.unregister("source")
+        return {k: Unit(k, n, _fingerprint(n, digest, runs)) for k, n, digest, runs in rows}
+
+
+def unit_key(table: schemas.Table) -> str:
+    return "eval_id" if "eval_id" in table.columns else table.grain[0]
+
+
+def _fingerprint(rows: int, digest: str, runs: str) -> str:
+    return hashlib.sha256(f"{rows}|{digest}|{runs}".encode()).hexdigest()[:32]
+
+
+# ---------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    target: str  # masked
+    schema: str
+    run_id: str | None
+    replaced: int  # (table, eval) units whose rows were replaced
+    removed: int  # units deleted because they left the dataset
+    unchanged: int
+    rows_inserted: int
+    migrated: tuple[str, ...] = ()
+    seconds: float = 0.0
+    tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (replaced, removed)
+
+    @property
+    def noop(self) -> bool:
+        return not (self.replaced or self.removed or self.migrated)
+
+    def __str__(self) -> str:
+        where = f"{self.target} schema {self.schema} (dataset run {self.run_id or '?'})"
+        schema = f"; schema: {', '.join(self.migrated)}" if self.migrated else ""
+        if self.noop:
+            return (f"warehouse {where}: up to date, {self.unchanged} units unchanged, "
+                    f"nothing written ({self.seconds:.1f} s)")
+        return (f"warehouse {where}: {self.replaced} units replaced ({self.rows_inserted:,} rows), "
+                f"{self.removed} removed, {self.unchanged} unchanged{schema} ({self.seconds:.1f} s)")
+
+
+# ---------------------------------------------------------------- the load
+
+
+def load(out: Path, uri: str, *, schema: str = DEFAULT_SCHEMA,
+         chunk_rows: int = CHUNK_ROWS) -> LoadResult:
+    """Bring ``schema`` in the warehouse at ``uri`` to the dataset published in ``out``."""
+    if not _IDENTIFIER.fullmatch(schema):
+        raise ConfigError(f"--schema {schema!r}: use lower-case letters, digits and _ only")
+    target = WarehouseUri.parse(uri)
+    dataset = Dataset.open(out)
+    started = time.monotonic()
+    with _warehouse_errors(target), _connection(target) as conn, conn.cursor() as cur:
+        wh = Warehouse(conn, cur, _server_dialect(conn, target.dialect), schema)
+        wh.lock()
+        migrated = wh.migrate()
+        result = wh.sync(dataset, chunk_rows)
+        wh.record(dataset, result)
+    return replace(result, target=target.masked, migrated=tuple(migrated),
+                   seconds=time.monotonic() - started)
+
+
+@contextmanager
+def _warehouse_errors(target: WarehouseUri) -> Iterator[None]:
+    import adbc_driver_manager
+
+    try:
+        yield
+    except adbc_driver_manager.Error as exc:
+        # from None: the driver's exception may quote the URI; only the redacted text leaves.
+        raise PublishError(f"warehouse {target.masked}: {target.redact(str(exc))}") from None
+    except (pa.ArrowException, OSError) as exc:
+        raise PublishError(f"cannot read the published dataset: {exc}") from exc
+
+
+@contextmanager
+def _connection(target: WarehouseUri) -> Iterator[Any]:
+    try:
+        dbapi = importlib.import_module(target.dialect.driver)
+    except ImportError:
+        extra = target.dialect.name
+        raise ConfigError(f"the {extra} warehouse driver is not installed: "
+                          f"pip install 'evals-etl[{extra}]'") from None
+    with warnings.catch_warnings():
+        # BigQuery cannot turn autocommit off; Dialect.transactional says so already.
+        warnings.simplefilter("ignore", Warning)
+        conn = dbapi.connect(**target.connect_args())
+    try:
+        yield conn
+    finally:
+        conn.close()
+
+
+def _server_dialect(conn: Any, dialect: Dialect) -> Dialect:
+    if dialect is not POSTGRESQL:
+        return dialect
+    version = str(conn.adbc_get_info().get("vendor_version", ""))
+    if version.isdigit() and int(version) < 150000:
+        return replace(dialect, nulls_not_distinct=False)
+    return dialect
+
+
+class Warehouse:
+    """One connection's view of the target schema: DDL, load state and unit replacement."""
+
+    def __init__(self, conn: Any, cur: Any, dialect: Dialect, schema: str) -> None:
+        self.conn, self.cur, self.dialect, self.schema = conn, cur, dialect, schema
+
+    def ref(self, name: str) -> str:
+        return self.dialect.ref(self.schema, name)
+
+    def commit(self) -> None:
+        if self.dialect.transactional:
+            self.conn.commit()
+
+    def rollback(self) -> None:
+        if self.dialect.transactional:
+            self.conn.rollback()
+
+    def lock(self) -> None:
+        if self.dialect.lock_sql is None:
+            return
+        self.cur.execute(self.dialect.lock_sql.format(schema=self.schema))
+        (held,) = self.cur.fetchone()
+        self.commit()
+        if not held:
+            raise LockHeldError(f"another evals-etl load into schema {self.schema} is running")
+
+    # -- schema
+
+    def migrate(self) -> list[str]:
+        """Create what is missing and add new columns; stop on a type the code disagrees with."""
+        self.cur.execute(f"create schema if not exists {self.dialect.quote(self.schema)}")
+        for name, (columns, grain) in _META.items():
+            for sql in self.dialect.create_table(self.schema, name, columns, grain):
+                self.cur.execute(sql)
+        self.cur.execute(f"select version from {self.ref(VERSIONS)} order by applied_at desc limit 1")
+        row = self.cur.fetchone()
+        if row is not None and row[0] == SCHEMA_VERSION:
+            self.commit()
+            return []
+        try:
+            statements, changes = self._plan_migration()
+        except ConfigError:
+            self.rollback()
+            raise
+        for sql in statements:
+            self.cur.execute(sql)
+        self._append(VERSIONS, {"version": [SCHEMA_VERSION], "applied_at": [_now()]})
+        self.commit()
+        return changes
+
+    def _plan_migration(self) -> tuple[list[str], list[str]]:
+        existing = self._existing_tables()
+        statements: list[str] = []
+        created, added, problems = [], [], []
+        new_columns: set[str] = set()
+        for table in schemas.TABLES.values():
+            if table.name not in existing:
+                statements += self.dialect.create_table(self.schema, table.name, table.schema,
+                                                        table.grain)
+                statements.append(self._forget(table.name))  # state left by a dropped table
+                created.append(table.name)
+                continue
+            found = self.conn.adbc_get_table_schema(table.name, db_schema_filter=self.schema)
+            for f in table.schema:
+                if f.name not in found.names:
+                    statements.append(self.dialect.add_column(self.schema, table.name, f))
+                    added.append(f"{table.name}.{f.name}")
+                    new_columns.add(table.name)
+                elif not self.dialect.same_type(f.type, found.field(f.name).type):
+                    problems.append(f"{table.name}.{f.name} is {found.field(f.name).type} in the "
+                                    f"warehouse but {f.type} in this evals-etl")
+            unknown = [n for n in found.names if n not in table.schema.names]
+            problems += [f"{table.name}.{n} exists in the warehouse but not in this evals-etl "
+                         "(was it loaded by a newer version?)" for n in unknown]
+        # Rows loaded before a column existed lack its values: reload those tables.
+        statements += [self._forget(name) for name in sorted(new_columns)]
+        if problems:
+            raise ConfigError(
+                f"warehouse schema {self.schema} cannot be migrated additively: "
+                + "; ".join(problems)
+                + ". Migrate it by hand, or load into a new --schema.")
+        changes = [f"created {len(created)} tables"] if created else []
+        changes += [f"added columns {', '.join(added)}"] if added else []
+        return statements, changes
+
+    def _forget(self, table: str) -> str:
+        return f"delete from {self.ref(LOADS)} where table_name = '{table}'"
+
+    def _existing_tables(self) -> set[str]:
+        objects = self.conn.adbc_get_objects(depth="tables", db_schema_filter=self.schema)
+        names: set[str] = set()
+        for catalog in objects.read_all().to_pylist():
+            for db_schema in catalog["catalog_db_schemas"] or []:
+                if db_schema["db_schema_name"] == self.schema:
+                    names.update(t["table_name"] for t in db_schema["db_schema_tables"] or [])
+        return names
+
+    # -- data
+
+    def load_state(self) -> dict[tuple[str, str], str]:
+        self.cur.execute(f"select table_name, eval_id, fingerprint from {self.ref(LOADS)}")
+        state = {(t, k): fp for t, k, fp in self.cur.fetchall()}
+        self.commit()
+        return state
+
+    def sync(self, dataset: Dataset, chunk_rows: int) -> LoadResult:
+        state = self.load_state()
+        replaced = removed = unchanged = rows = 0
+        per_table: dict[str, tuple[int, int]] = {}
+        with duckdb.connect() as con:
+            for table in schemas.TABLES.values():
+                units = dataset.units(con, table)
+                recorded = {k: fp for (t, k), fp in state.items() if t == table.name}
+                stale = [u for k, u in sorted(units.items()) if recorded.get(k) != u.fingerprint]
+                gone = sorted(set(recorded) - set(units))
+                for chunk in _chunks(stale, chunk_rows):
+                    rows += self.replace_units(table, dataset, chunk)
+                if gone:
+                    self.remove_units(table, gone)
+                replaced, removed = replaced + len(stale), removed + len(gone)
+                unchanged += len(units) - len(stale)
+                if stale or gone:
+                    per_table[table.name] = (len(stale), len(gone))
+        return LoadResult("", self.schema, dataset.run_id, replaced, removed, unchanged, rows,
+                          tables=per_table)
+
+    def replace_units(self, table: schemas.Table, dataset: Dataset, units: list[Unit]) -> int:
+        """One transaction: the chunk's rows and load-state entries, old out and new in."""
+        key = unit_key(table)
+        keys = [u.key for u in units]
+        self._stage_keys(keys, [u.fingerprint for u in units])
+        self._delete(table, key)
+        scanner = dataset.arrow(table).scanner(columns=table.columns,
+                                               filter=pds.field(key).isin(keys))
+        inserted = self.cur.adbc_ingest(STAGE, scanner.to_reader(), mode="replace",
+                                        **self.dialect.stage_options(self.schema))
+        expected = sum(u.rows for u in units)
+        if inserted not in (expected, -1):
+            self.rollback()
+            raise PublishError(f"{table.name}: staged {inserted} rows, expected {expected}; "
+                               "did the published dataset change during the load?")
+        crashpoints.reach("load-staged")
+        cols = ", ".join(self.dialect.quote(c) for c in table.columns)
+        self.cur.execute(f"insert into {self.ref(table.name)} ({cols}) "
+                         f"select {cols} from {self.dialect.stage_ref(self.schema, STAGE)}")
+        self.cur.execute(f"insert into {self.ref(LOADS)} (table_name, eval_id, fingerprint, loaded_at) "
+                         f"select '{table.name}', unit, fingerprint, current_timestamp "
+                         f"from {self.dialect.stage_ref(self.schema, KEYS)}")
+        self._drop_stages(STAGE, KEYS)
+        crashpoints.reach("load-replaced")
+        self.commit()
+        crashpoints.reach("load-committed")
+        return expected
+
+    def remove_units(self, table: schemas.Table, keys: list[str]) -> None:
+        self._stage_keys(keys, [""] * len(keys))
+        self._delete(table, unit_key(table))
+        self._drop_stages(KEYS)
+        self.commit()
+
+    def _stage_keys(self, keys: list[str], fingerprints: list[str]) -> None:
+        # Keys travel as Arrow, never spliced into SQL: no quoting rules differ by dialect.
+        batch = pa.table({"unit": pa.array(keys, pa.string()),
+                          "fingerprint": pa.array(fingerprints, pa.string())})
+        self.cur.adbc_ingest(KEYS, batch, mode="replace", **self.dialect.stage_options(self.schema))
+
+    def _delete(self, table: schemas.Table, key: str) -> None:
+        keys = f"(select unit from {self.dialect.stage_ref(self.schema, KEYS)})"
+        # Load state first: on a warehouse without transactions a crash then means "reload".
+        self.cur.execute(f"delete from {self.ref(LOADS)} where table_name = '{table.name}' "
+                         f"and eval_id in {keys}")
+        self.cur.execute(f"delete from {self.ref(table.name)} where {self.dialect.quote(key)} in {keys}")
+
+    def _drop_stages(self, *names: str) -> None:
+        for name in names:
+            self.cur.execute(f"drop table if exists {self.dialect.stage_ref(self.schema, name)}")
+
+    def record(self, dataset: Dataset, result: LoadResult) -> None:
+        """One history row per load, no-ops included, so "did last night's load run?" has an answer."""
+        self._append(HISTORY, {
+            "loaded_at": [_now()], "dataset_run_id": [dataset.run_id], "snapshot": [dataset.snapshot],
+            "schema_version": [SCHEMA_VERSION], "replaced": [result.replaced],
+            "removed": [result.removed], "rows_inserted": [result.rows_inserted]})
+        self.commit()
+
+    def _append(self, name: str, columns: dict[str, list[Any]]) -> None:
+        schema, _ = _META[name]
+        self.cur.adbc_ingest(name, pa.table(columns, schema=schema), mode="append",
+                             db_schema_name=self.schema)
+
+
+def _chunks(units: list[Unit], limit: int) -> Iterator[list[Unit]]:
+    chunk: list[Unit] = []
+    size = 0
+    for unit in units:
+        if chunk and size + unit.rows > limit:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(unit)
+        size += unit.rows
+    if chunk:
+        yield chunk
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
