@@ -153,10 +153,9 @@ class _NonFinite:
 def _non_finite(body: bytes) -> msgspec.ValidationError | None:
     """A ValidationError at the first NaN/Infinity if that is all that is wrong with ``body``."""
     try:
-        obj = json.loads(body, parse_constant=_NonFinite)
+        found = _find_non_finite(json.loads(body, parse_constant=_NonFinite), "$")
     except (ValueError, RecursionError):
         return None
-    found = _find_non_finite(obj, "$")
     if found is None:
         return None
     path, text = found

@@ -164,18 +164,18 @@ def synthetic_pages(pages: int, per_page: int, seed: int = 1) -> list[bytes]:
 def test_throughput() -> None:
     """Decode + normalize of 1,000-image pages: ~250-350k rows/s on the 2-core dev box.
 
-    The target is 200k rows/s; the assertion leaves room for a loaded CI machine and still
-    catches a slip back to per-row dicts (which runs at a fraction of that).
+    The target is 200k rows/s. CPU time, not wall time, so that other processes on the
+    machine do not make it flaky; the floor still catches a slip back to per-row dicts.
     """
     pages = synthetic_pages(10, 1000)
     ctx = context("image-predictions", "all", None)
     best = 0.0
     for _ in range(3):
         seen: set[str] = set()
-        start = time.perf_counter()
+        start = time.process_time()
         n = sum(normalize_page(decode_page(b), ctx, seen)["image_predictions"].num_rows
                 for b in pages)
-        best = max(best, n / (time.perf_counter() - start))
+        best = max(best, n / max(time.process_time() - start, 1e-9))
     assert n == 10_000
     print(f"\nimage-predictions: {best:,.0f} rows/s (decode + normalize, 1,000-image pages)")
     assert best > 100_000
