@@ -404,7 +404,9 @@ class _Merge:
         for name, table in TABLES.items():
             con.register(f"empty_{name}", table.schema.empty_table())
         con.register("ok_units", _units_table(ok))
-        con.register("attempted_units", _units_table([*attempted, *ok]))
+        con.register("attempted_units", _units_table(attempted))
+        # A replay rebuilds ok units it does not re-attempt: their staged rows are recorded too.
+        con.register("recorded_units", _units_table([*attempted, *ok]))
         con.register("new_panel_status", conform("panel_status", panel_status))
         runs = conform("runs", run_row)
         con.register("new_runs", runs)
@@ -474,7 +476,7 @@ class _Merge:
         match = " and ".join(f"k.{_q(c)} is not distinct from x.{_q(c)}" for c in table.unit)
         orphan = self.con.execute(f"""
             select {unit} from ({self._staged(table.name)}) x
-            where not exists (select 1 from attempted_units k
+            where not exists (select 1 from recorded_units k
                               where k.panel = '{table.panel}' and {match})
             limit 1
         """).fetchone()

@@ -58,7 +58,8 @@ def _value(field: pa.Field, i: int) -> Any:
     raise AssertionError(f"no test value for {field}")
 
 
-def unit_rows(request: PanelRequest, run_id: str, **override: Any) -> dict[str, list[dict[str, Any]]]:
+def unit_rows(request: PanelRequest, run_id: str,
+              **override: Any) -> dict[str, list[dict[str, Any]]]:
     """The rows a successful fetch of ``request`` stages, table by table."""
     out = {}
     for table in TABLES_BY_PANEL[request.panel]:

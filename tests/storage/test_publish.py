@@ -31,6 +31,8 @@ from etl.errors import PublishError
 from etl.panels import EvalListing, PanelRequest
 from etl.schemas import TABLES
 
+State = dict[str, list[dict[str, Any]]]
+
 
 def by_unit(rows: list[dict[str, Any]], *cols: str) -> dict[tuple[Any, ...], set[str]]:
     """unit key -> the run ids its rows came from."""
@@ -40,11 +42,13 @@ def by_unit(rows: list[dict[str, Any]], *cols: str) -> dict[tuple[Any, ...], set
     return out
 
 
-@pytest.fixture
-def two_runs(tmp_path: Path) -> tuple[Path, dict[str, list[dict[str, Any]]]]:
-    publish_run(tmp_path, "r1", RUN1)
-    publish_run(tmp_path, "r2", RUN2_OK, RUN2_FAILED, listings=RUN2_LISTINGS)
-    return tmp_path, read_tables(tmp_path)
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, State]:
+    """Run 1, then an incremental run 2 (read-only for the tests that use it)."""
+    out = tmp_path_factory.mktemp("two_runs")
+    publish_run(out, "r1", RUN1)
+    publish_run(out, "r2", RUN2_OK, RUN2_FAILED, listings=RUN2_LISTINGS)
+    return out, read_tables(out)
 
 
 def test_first_run_publishes_every_table_even_empty_ones(tmp_path: Path) -> None:
@@ -74,7 +78,7 @@ def test_zero_row_tables_exist_when_nothing_was_staged(tmp_path: Path) -> None:
                        "csv") == "count_star()\n0"
 
 
-def test_incremental_run_replaces_exactly_the_ok_units(two_runs: tuple[Path, Any]) -> None:
+def test_incremental_run_replaces_exactly_the_ok_units(two_runs: tuple[Path, State]) -> None:
     _, tables = two_runs
     # image_predictions unit = (eval_id, confidence): e1 NULL refetched, e1 50 not asked,
     # e2 NULL failed after staging a partial page (dropped), e3 new.
@@ -95,7 +99,7 @@ def test_incremental_run_replaces_exactly_the_ok_units(two_runs: tuple[Path, Any
 
 
 def test_panel_status_replaces_attempted_units_and_keeps_the_rest(
-        two_runs: tuple[Path, Any]) -> None:
+        two_runs: tuple[Path, State]) -> None:
     _, tables = two_runs
     status = {(r["eval_id"], r["panel"], r["params"]): (r["state"], r["run_id"])
               for r in tables["panel_status"]}
@@ -107,7 +111,7 @@ def test_panel_status_replaces_attempted_units_and_keeps_the_rest(
     assert [r["run_id"] for r in tables["runs"]] == ["r1", "r2"]
 
 
-def test_no_two_rows_share_a_grain(two_runs: tuple[Path, Any]) -> None:
+def test_no_two_rows_share_a_grain(two_runs: tuple[Path, State]) -> None:
     _, tables = two_runs
     for name, rows in tables.items():
         grains = Counter(tuple(r[c] for c in TABLES[name].grain) for r in rows)
@@ -120,7 +124,7 @@ def test_grain_always_contains_the_unit() -> None:
         assert set(table.unit) <= set(table.grain), table.name
 
 
-def test_types_are_exactly_the_schema_after_the_merge(two_runs: tuple[Path, Any]) -> None:
+def test_types_are_exactly_the_schema_after_the_merge(two_runs: tuple[Path, State]) -> None:
     out, _ = two_runs
     for name, table in TABLES.items():
         got = pq.read_table(out / "tables" / name / "data.parquet")
@@ -134,7 +138,7 @@ def test_types_are_exactly_the_schema_after_the_merge(two_runs: tuple[Path, Any]
     assert sample.column("fetched_at").to_pylist()[0] == T0
 
 
-def test_rows_are_sorted_by_eval_id_then_grain(two_runs: tuple[Path, Any]) -> None:
+def test_rows_are_sorted_by_eval_id_then_grain(two_runs: tuple[Path, State]) -> None:
     _, tables = two_runs
     rows = tables["image_predictions"]
     keys = [(r["eval_id"], r["confidence"] is None, r["confidence"] or 0, r["image_id"])
@@ -176,7 +180,7 @@ def test_staged_rows_of_no_recorded_unit_fail_loudly(tmp_path: Path) -> None:
     assert list((tmp_path / "snapshots").iterdir()) == []  # the half-built snapshot is gone
 
 
-def test_listings_set_listed_and_overwrite_listing_fields(two_runs: tuple[Path, Any]) -> None:
+def test_listings_set_listed_and_overwrite_listing_fields(two_runs: tuple[Path, State]) -> None:
     _, tables = two_runs
     evals = {r["eval_id"]: r for r in tables["evaluations"]}
     assert {k: v["listed"] for k, v in evals.items()} == {"e1": True, "e2": False, "e3": True}
@@ -221,7 +225,7 @@ def test_task_type_is_filled_from_split_metrics_when_null(tmp_path: Path) -> Non
     assert row["task_type"] == "task_type-0"  # split_metrics rows all say task_type-0
 
 
-def test_previous_state_reads_listing_fields_and_unit_states(two_runs: tuple[Path, Any]) -> None:
+def test_previous_state_reads_listing_fields_and_unit_states(two_runs: tuple[Path, State]) -> None:
     out, _ = two_runs
     state = publish.read_previous_state(out)
     assert state is not None
@@ -242,7 +246,7 @@ def test_keep_prunes_old_snapshots_and_their_run_archives(tmp_path: Path) -> Non
     assert [r["run_id"] for r in read_tables(tmp_path)["runs"]] == ["r1", "r2", "r3", "r4"]
 
 
-def test_views_show_the_new_snapshot(two_runs: tuple[Path, Any]) -> None:
+def test_views_show_the_new_snapshot(two_runs: tuple[Path, State]) -> None:
     out, _ = two_runs
     current = publish.current_snapshot(out)
     assert current is not None
@@ -250,3 +254,24 @@ def test_views_show_the_new_snapshot(two_runs: tuple[Path, Any]) -> None:
                       "select count(*) as n from image_predictions where run_id = 'r2'", "csv")
     assert got == "n\n9"
     assert not list(out.glob(".*"))  # no temp files left
+
+
+def test_a_replay_rebuilds_units_without_touching_their_status(tmp_path: Path) -> None:
+    # export.replay: ok_units = the rebuilt units, attempted_units = only those that failed.
+    publish_run(tmp_path, "r1", units("e1", confidences=(None,)))
+    rebuilt = PanelRequest("e1", "vector-analysis", None, None)
+    broken = PanelRequest("e1", "recommendations")
+    staging = tmp_path / "staging" / "replay-r1"
+    stage(staging, "r1", [rebuilt])
+    publish.publish(tmp_path, run_id="r1", staging=staging, ok_units=[rebuilt],
+                    attempted_units=[broken], panel_status=status_table([], [broken], "r1"),
+                    run_row=TABLES["runs"].schema.empty_table(), listings=None, keep=3,
+                    build_views=views.build_database)
+    tables = read_tables(tmp_path)
+    status = {(r["panel"], r["params"]): r["state"] for r in tables["panel_status"]}
+    assert status[("vector-analysis", "")] == "ok"
+    assert status[("recommendations", "")] == "error"
+    assert len(status) == len(units("e1", confidences=(None,)))
+    assert len(tables["vector_clusters"]) == 3 and len(tables["runs"]) == 1
+    assert len(tables["recommendations"]) == 3  # a failed replay keeps the rows it had
+    assert publish.current_snapshot(tmp_path) == tmp_path / "snapshots" / "000002-r1"
