@@ -114,14 +114,14 @@ class _Engine:
         self._running: set[PanelRequest] = set()
 
     async def run(self, plans: list[EvalPlan]) -> None:
-        for plan in plans:
-            for unit in plan.not_done:
-                self._record(ledger.not_done(unit, plan.listing.status))
         # Longest units first (image-predictions pages), so the run does not end on a tail.
         units = [u for p in plans for u in p.fetch]
         units.sort(key=lambda u: u.panel != "image-predictions")
+        self.total = len(units) + sum(len(p.not_done) for p in plans)
+        for plan in plans:
+            for unit in plan.not_done:
+                self._record(ledger.not_done(unit, plan.listing.status))
         self._queue.extend(units)
-        self.total = self.done + len(units)
         self._tick()
         try:
             async with anyio.create_task_group() as tg:

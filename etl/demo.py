@@ -45,7 +45,7 @@ def run_demo(out: Path) -> int:
     with serve_in_thread(options) as sim:
         print(f"simulated Roboflow API at {sim.url} (workspace {options.workspace!r}, seed {DEMO_SEED})")
         config = demo_config(sim.url, options.api_key, out)
-        reporter = Reporter(resolve_format("auto", sys.stderr))
+        reporter = Reporter(resolve_format("text", sys.stderr))
         summary = anyio.run(run_export, config, reporter)
     print(summary.line())
     db = out / "evals.duckdb"
@@ -57,4 +57,6 @@ def run_demo(out: Path) -> int:
         f"  evals-etl query --out {out} \"select * from worst_images limit 10\"\n"
         f"Tables: {out}/tables/<table>/data.parquet. Views: docs/views.md."
     )
-    return summary.exit_code
+    # The simulated workspace holds a few done evals with a missing panel on purpose, so a
+    # partial run is the demo working as designed; only a failed run is a failed demo.
+    return 1 if summary.status == "failed" else 0

@@ -154,7 +154,7 @@ def _summarize(
 ) -> RunSummary:
     states = Counter(o.state for o in outcomes)
     problems = [
-        f"{o.request.eval_id} {o.request.panel} {o.request.params}: {o.state}: {o.message}"
+        f"{o.state}: {o.message}"
         for o in outcomes
         if o.state in ("error", "unavailable")
     ]
