@@ -163,9 +163,10 @@ class LoadResult:
         where = f"{self.target} schema {self.schema} (dataset run {self.run_id or '?'})"
         schema = f"; schema: {', '.join(self.migrated)}" if self.migrated else ""
         if self.noop:
-            return (f"warehouse {where}: up to date, {self.unchanged} units unchanged, "
+            return (f"warehouse {where}: up to date, {self.unchanged} table×eval units unchanged, "
                     f"nothing written ({self.seconds:.1f} s)")
-        return (f"warehouse {where}: {self.replaced} units replaced ({self.rows_inserted:,} rows), "
+        return (f"warehouse {where}: {self.replaced} table×eval units replaced "
+                f"({self.rows_inserted:,} rows), "
                 f"{self.removed} removed, {self.unchanged} unchanged{schema} ({self.seconds:.1f} s)")
 
 
@@ -260,10 +261,14 @@ class Warehouse:
 
     def migrate(self) -> list[str]:
         """Create what is missing and add new columns; stop on a type the code disagrees with."""
-        self.cur.execute(f"create schema if not exists {self.dialect.quote(self.schema)}")
+        existing = self._existing_tables()
+        if existing is None:
+            # Only when missing: creating a schema needs a right a loader may well not have.
+            self.cur.execute(f"create schema if not exists {self.dialect.quote(self.schema)}")
         for name, (columns, grain) in _META.items():
-            for sql in self.dialect.create_table(self.schema, name, columns, grain):
-                self.cur.execute(sql)
+            if name not in (existing or ()):
+                for sql in self.dialect.create_table(self.schema, name, columns, grain):
+                    self.cur.execute(sql)
         self.cur.execute(f"select version from {self.ref(VERSIONS)} order by applied_at desc limit 1")
         row = self.cur.fetchone()
         if row is not None and row[0] == SCHEMA_VERSION:
@@ -281,7 +286,7 @@ class Warehouse:
         return changes
 
     def _plan_migration(self) -> tuple[list[str], list[str]]:
-        existing = self._existing_tables()
+        existing = self._existing_tables() or set()
         statements: list[str] = []
         created, added, problems = [], [], []
         new_columns: set[str] = set()
@@ -318,13 +323,16 @@ class Warehouse:
     def _forget(self, table: str) -> str:
         return f"delete from {self.ref(LOADS)} where table_name = '{table}'"
 
-    def _existing_tables(self) -> set[str]:
+    def _existing_tables(self) -> set[str] | None:
+        """Table names in the schema; None when the schema does not exist."""
+        # The filter is a LIKE pattern ("_" matches any character): compare names exactly.
         objects = self.conn.adbc_get_objects(depth="tables", db_schema_filter=self.schema)
-        names: set[str] = set()
+        names: set[str] | None = None
         for catalog in objects.read_all().to_pylist():
             for db_schema in catalog["catalog_db_schemas"] or []:
                 if db_schema["db_schema_name"] == self.schema:
-                    names.update(t["table_name"] for t in db_schema["db_schema_tables"] or [])
+                    names = (names or set()) | {t["table_name"] for t in
+                                                 db_schema["db_schema_tables"] or []}
         return names
 
     # -- data
