@@ -211,6 +211,12 @@ class Http:
                     body = await resp.read()
                     status = resp.status
                     retry_after = resp.headers.get("Retry-After")
+            except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
+                # A certificate that does not verify will not verify on the next attempt.
+                raise TransientError(path, params=query, message=(
+                    f"TLS verification failed for {self.base}: {exc.__class__.__name__}; "
+                    "fix the certificate or, for a test server only, set api.verify_tls = false"
+                )) from None
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
                 self.stats.statuses["connection"] += 1
                 raise _Retry(None, None, _describe_io_error(exc)) from None
