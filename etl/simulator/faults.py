@@ -25,7 +25,7 @@ from etl.simulator.workspace import PANEL_NAMES, SimOptions, SimWorkspace, stabl
 if TYPE_CHECKING:
     from etl.simulator.app import SimStats
 
-DROPPED = "sim_dropped"  # request key: the connection was closed without a response
+DROPPED = web.RequestKey("sim_dropped", bool)  # closed without a response
 STATS_PATH = "/__sim__/stats"
 _HTML_500 = (b"<html><head><title>500 Internal Server Error</title></head><body>"
              b"<h1>Internal Server Error</h1></body></html>")

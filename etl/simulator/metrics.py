@@ -59,8 +59,13 @@ def optimal(curve: Curve | None) -> tuple[float, dict[str, float]]:
     """The F1-optimal threshold (one of the sweep's keys, as a fraction) and its metrics."""
     if curve is None:  # a class without instances: the docs' example shows 0.5 and zeros
         return 0.5, dict(ZERO)
-    best = max(range(100), key=lambda i: (point(curve, i / 100)["f1"], -i))
+    best = _best_step(curve)
     return best / 100, point(curve, best / 100)
+
+
+@lru_cache(maxsize=65536)
+def _best_step(curve: Curve) -> int:
+    return max(range(100), key=lambda i: (point(curve, i / 100)["f1"], -i))
 
 
 def absent(ev: SimEval, split: str) -> frozenset[str]:

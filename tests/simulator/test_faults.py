@@ -1,0 +1,195 @@
+"""Fault injection: every kind over real HTTP, per-URL caps, outages, and determinism."""
+
+from __future__ import annotations
+
+import http.client
+import random
+import time
+from collections import defaultdict
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+import anyio
+import pytest
+
+from etl.simulator import SimHandle, SimOptions
+from etl.simulator.faults import FaultPlan
+
+from .client import KEY, fetch
+
+FAULTY = {"fault_rate": 1.0, "fault_max_per_url": 1}
+
+
+def a_done_eval_id(sim: SimHandle) -> str:
+    return next(ev.eval_id for ev in sim.workspace.evals
+                if ev.status == "done" and ev.missing_panel is None)
+
+
+def test_plan_caps_a_url_streak() -> None:
+    plan = FaultPlan(SimOptions(fault_rate=1.0, fault_max_per_url=3))
+    kinds = ("503",)
+    assert [plan.choose("GET /a", kinds, 0.0) for _ in range(8)] == [
+        "503", "503", "503", None, "503", "503", "503", None]
+    assert plan.choose("GET /b", kinds, 0.0) == "503"  # URLs are independent
+
+
+def test_plan_ignores_interleaving() -> None:
+    options = SimOptions(fault_rate=0.5, seed=9)
+    urls = [f"GET /acme/model-evals/e{i}" for i in range(40)]
+    kinds = options.fault_kinds
+    one, two = FaultPlan(options), FaultPlan(options)
+    sequential = {u: [one.choose(u, kinds, 0.0) for _ in range(5)] for u in urls}
+    shuffled = [u for u in urls for _ in range(5)]
+    random.Random(1).shuffle(shuffled)
+    interleaved: dict[str, list[str | None]] = defaultdict(list)
+    for u in shuffled:
+        interleaved[u].append(two.choose(u, kinds, 0.0))
+    assert sequential == interleaved
+    assert any(any(v) for v in sequential.values()) and any(None in v for v in sequential.values())
+
+
+def test_plan_transient_409_comes_once_per_url() -> None:
+    plan = FaultPlan(SimOptions(fault_rate=1.0, fault_max_per_url=1))
+    choices = [plan.choose("GET /p", ("409_transient",), 0.0) for _ in range(6)]
+    assert choices == ["409_transient", None, None, None, None, None]
+
+
+def test_plan_outage_window() -> None:
+    plan = FaultPlan(SimOptions(down_after=2, down_seconds=5.0))
+    times = [0.0, 1.0, 2.0, 4.0, 6.9, 7.1]
+    assert [plan.choose("GET /x", (), t) for t in times] == [
+        None, None, "outage", "outage", "outage", None]
+
+
+def test_429_without_retry_after(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("429",), **FAULTY)
+    reply = fetch(sim, "/acme/model-evals")
+    assert reply.status == 429 and reply.code == "rate_limited"
+    assert "Retry-After" not in reply.headers
+    assert fetch(sim, "/acme/model-evals").status == 200  # the streak cap of 1 lets it through
+
+
+def test_429_with_retry_after_seconds(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("429_retry_after",), retry_after_seconds=3, **FAULTY)
+    reply = fetch(sim, "/acme/model-evals")
+    assert reply.status == 429 and reply.headers["Retry-After"] == "3"
+
+
+def test_429_with_retry_after_date(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("429_retry_after_date",), retry_after_seconds=2, **FAULTY)
+    before = time.time()
+    reply = fetch(sim, "/acme/model-evals")
+    when = parsedate_to_datetime(reply.headers["Retry-After"]).timestamp()
+    assert reply.status == 429 and before + 2 <= when <= before + 4
+
+
+@pytest.mark.parametrize(("kind", "status", "content_type"), [
+    ("500_html", 500, "text/html"), ("502_html", 502, "text/html"),
+    ("503", 503, "application/json")])
+def test_server_errors(make_sim: Any, kind: str, status: int, content_type: str) -> None:
+    sim = make_sim(fault_kinds=(kind,), **FAULTY)
+    reply = fetch(sim, "/acme/model-evals")
+    assert reply.status == status and reply.headers.get_content_type() == content_type
+    assert KEY.encode() not in reply.body
+
+
+def test_drop_closes_without_an_answer(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("drop",), **FAULTY)
+    with pytest.raises(http.client.RemoteDisconnected):
+        fetch(sim, "/acme/model-evals")
+    assert fetch(sim, "/acme/model-evals").status == 200
+    snap = sim.stats.snapshot()
+    assert snap.by_route == {("list", 0): 1, ("list", 200): 1}
+    assert snap.faults == {"drop": 1}
+
+
+def test_truncated_body(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("truncated",), **FAULTY)
+    with pytest.raises(http.client.IncompleteRead) as caught:
+        fetch(sim, "/acme/model-evals")
+    partial, expected = caught.value.partial, caught.value.expected or 0
+    assert partial and expected > 0
+    whole = fetch(sim, "/acme/model-evals").body
+    assert whole.startswith(partial) and len(whole) == len(partial) + expected
+
+
+def test_slow_answers_late_but_right(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("slow",), slow_seconds=0.3, **FAULTY)
+    started = time.perf_counter()
+    reply = fetch(sim, "/acme/model-evals")
+    assert time.perf_counter() - started >= 0.3
+    assert reply.status == 200 and len(reply.json()["evals"]) == 24
+
+
+def test_transient_409_only_on_a_done_evals_panel(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("409_transient",), **FAULTY)
+    path = f"/acme/model-evals/{a_done_eval_id(sim)}/map-results"
+    reply = fetch(sim, path)
+    assert (reply.status, reply.code) == (409, "model_eval_not_done")
+    assert [fetch(sim, path).status for _ in range(3)] == [200, 200, 200]  # once per URL
+    assert fetch(sim, "/acme/model-evals").status == 200  # not a panel: never a 409
+    running = next(ev.eval_id for ev in sim.workspace.evals if ev.status == "running")
+    assert fetch(sim, f"/acme/model-evals/{running}").status == 200
+    assert sim.stats.snapshot().faults == {"409_transient": 1}
+
+
+def test_fault_log_leaves_the_key_out(make_sim: Any) -> None:
+    sim = make_sim(fault_kinds=("503",), **FAULTY)
+    fetch(sim, "/acme/model-evals", {"status": "done"}, key=None, query_key=KEY)
+    assert sim.stats.snapshot().fault_log == (("503", "GET /acme/model-evals?status=done"),)
+
+
+def test_outage(make_sim: Any) -> None:
+    sim = make_sim(down_after=2, down_seconds=0.4)
+    assert [fetch(sim, "/acme/model-evals").status for _ in range(4)] == [200, 200, 503, 503]
+    time.sleep(0.45)
+    assert fetch(sim, "/acme/model-evals").status == 200
+    assert sim.stats.snapshot().faults == {"outage": 2}
+
+
+async def _crawl(sim: SimHandle, urls: list[str], concurrency: int) -> dict[str, int]:
+    """Fetch each URL until it succeeds (at most 4 attempts); count attempts per URL."""
+    attempts: dict[str, int] = {}
+    limiter = anyio.CapacityLimiter(concurrency)
+    headers = {"Authorization": f"Bearer {KEY}"}
+    timeout = aiohttp.ClientTimeout(total=5)
+    async with aiohttp.ClientSession(sim.url, headers=headers, timeout=timeout) as session:
+
+        async def one(url: str) -> None:
+            async with limiter:
+                for attempt in range(1, 5):
+                    try:
+                        async with session.get(url) as response:
+                            await response.read()
+                            if response.status == 200:
+                                attempts[url] = attempt
+                                return
+                    except (aiohttp.ClientError, TimeoutError):
+                        pass
+                raise AssertionError(f"{url} still failing after 4 attempts")
+
+        async with anyio.create_task_group() as tg:
+            for url in urls:
+                tg.start_soon(one, url)
+    return attempts
+
+
+@pytest.mark.anyio
+async def test_same_faults_whatever_the_concurrency(make_sim: Any) -> None:
+    kinds = ("429", "429_retry_after", "500_html", "502_html", "503", "drop", "truncated",
+             "409_transient")
+    options = {"fault_rate": 0.6, "fault_kinds": kinds, "seed": 5, "evals": 30}
+    runs = []
+    for concurrency in (1, 16):
+        sim = make_sim(**options)
+        urls = [f"/acme/model-evals/{ev.eval_id}/{panel}" for ev in sim.workspace.evals
+                if ev.status == "done" and ev.missing_panel is None
+                for panel in ("map-results", "confusion-matrix", "recommendations")]
+        attempts = await _crawl(sim, urls, concurrency)
+        log = sorted(sim.stats.snapshot().fault_log)
+        runs.append((attempts, log))
+    assert runs[0] == runs[1]
+    attempts, log = runs[0]
+    assert max(attempts.values()) == 4  # some URL hit the cap of 3 faults in a row
+    assert {kind for kind, _ in log} == set(kinds)
