@@ -5,7 +5,7 @@ from __future__ import annotations
 import http.client
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -141,16 +141,15 @@ def test_fault_log_leaves_the_key_out(make_sim: Any) -> None:
 
 
 def test_outage(make_sim: Any) -> None:
-    sim = make_sim(down_after=2, down_seconds=0.4)
+    sim = make_sim(down_after=2, down_seconds=0.6)
     assert [fetch(sim, "/acme/model-evals").status for _ in range(4)] == [200, 200, 503, 503]
-    time.sleep(0.45)
+    time.sleep(0.65)
     assert fetch(sim, "/acme/model-evals").status == 200
     assert sim.stats.snapshot().faults == {"outage": 2}
 
 
-async def _crawl(sim: SimHandle, urls: list[str], concurrency: int) -> dict[str, int]:
-    """Fetch each URL until it succeeds (at most 4 attempts); count attempts per URL."""
-    attempts: dict[str, int] = {}
+async def _crawl(sim: SimHandle, urls: list[str], concurrency: int) -> None:
+    """Fetch every URL until it succeeds, allowing 4 attempts (the cap is 3 faults in a row)."""
     limiter = anyio.CapacityLimiter(concurrency)
     headers = {"Authorization": f"Bearer {KEY}"}
     timeout = aiohttp.ClientTimeout(total=5)
@@ -158,12 +157,11 @@ async def _crawl(sim: SimHandle, urls: list[str], concurrency: int) -> dict[str,
 
         async def one(url: str) -> None:
             async with limiter:
-                for attempt in range(1, 5):
+                for _ in range(4):
                     try:
                         async with session.get(url) as response:
                             await response.read()
                             if response.status == 200:
-                                attempts[url] = attempt
                                 return
                     except (aiohttp.ClientError, TimeoutError):
                         pass
@@ -172,7 +170,6 @@ async def _crawl(sim: SimHandle, urls: list[str], concurrency: int) -> dict[str,
         async with anyio.create_task_group() as tg:
             for url in urls:
                 tg.start_soon(one, url)
-    return attempts
 
 
 @pytest.mark.anyio
@@ -180,16 +177,16 @@ async def test_same_faults_whatever_the_concurrency(make_sim: Any) -> None:
     kinds = ("429", "429_retry_after", "500_html", "502_html", "503", "drop", "truncated",
              "409_transient")
     options = {"fault_rate": 0.6, "fault_kinds": kinds, "seed": 5, "evals": 30}
-    runs = []
+    logs = []
     for concurrency in (1, 16):
         sim = make_sim(**options)
         urls = [f"/acme/model-evals/{ev.eval_id}/{panel}" for ev in sim.workspace.evals
                 if ev.status == "done" and ev.missing_panel is None
                 for panel in ("map-results", "confusion-matrix", "recommendations")]
-        attempts = await _crawl(sim, urls, concurrency)
-        log = sorted(sim.stats.snapshot().fault_log)
-        runs.append((attempts, log))
-    assert runs[0] == runs[1]
-    attempts, log = runs[0]
-    assert max(attempts.values()) == 4  # some URL hit the cap of 3 faults in a row
-    assert {kind for kind, _ in log} == set(kinds)
+        await _crawl(sim, urls, concurrency)
+        logs.append(sorted(sim.stats.snapshot().fault_log))
+    # The server's own record, not the client's attempt counts: aiohttp may silently
+    # resend a request whose pooled connection was dropped.
+    assert logs[0] == logs[1]
+    assert {kind for kind, _ in logs[0]} == set(kinds)
+    assert max(Counter(url for _, url in logs[0]).values()) == 3  # some URL hit the cap

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -400,3 +401,36 @@ def test_stats_and_latency(make_sim: Any) -> None:
     assert snap.max_in_flight >= 2
     served = fetch(sim, "/__sim__/stats", key=None).json()
     assert served["requests"] == 8 and sim.stats.snapshot().requests == 8  # not counted itself
+
+
+def test_a_huge_eval_pages_quickly_over_http(make_sim: Any) -> None:
+    sim = make_sim(evals=1, images=(200_000, 200_000), running_rate=0.0, failed_rate=0.0,
+                   missing_panel_rate=0.0)
+    path = evals(sim, f"/{sim.workspace.evals[0].eval_id}/image-predictions")
+    tracemalloc.start()
+    try:
+        started = time.perf_counter()
+        page = fetch(sim, path, {"split": "all", "offset": 199_000, "limit": 1000}).json()
+        elapsed = time.perf_counter() - started
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert page["totalImages"] == 200_000 and len(page["images"]) == 1000
+    assert elapsed < 2.0 and peak < 30_000_000
+
+
+@pytest.mark.parametrize("images", [(1, 1), (2, 2), (4, 6)])
+def test_tiny_evals_still_answer(make_sim: Any, images: tuple[int, int]) -> None:
+    sim = make_sim(evals=4, images=images, classes=(1, 2), running_rate=0.0, failed_rate=0.0,
+                   missing_panel_rate=0.0)
+    for ev in sim.workspace.evals:
+        for panel in PANEL_NAMES:
+            for params in ({}, {"split": "test"}) if panel in PANEL_PARAMS else ({},):
+                reply = fetch(sim, evals(sim, f"/{ev.eval_id}/{panel}"), params)
+                assert reply.status == 200, (panel, params, reply.body)
+
+
+def test_an_empty_workspace(make_sim: Any) -> None:
+    sim = make_sim(evals=0)
+    assert fetch(sim, evals(sim)).json() == {"evals": []}
+    assert fetch(sim, evals(sim), {"status": "done"}).json() == {"evals": []}
