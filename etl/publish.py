@@ -69,7 +69,7 @@ LINK = "tables"
 MANIFEST = "manifest.json"
 DATA_FILE = "data.parquet"
 ROW_GROUP_ROWS = 122_880
-MERGE_MEMORY = "1GB"  # DuckDB spills the sort to the staging folder beyond this
+MERGE_MEMORY = "512MB"  # DuckDB spills the sort to the staging folder beyond this
 _SNAPSHOT_ID = re.compile(r"^(\d{6})-[A-Za-z0-9._-]+$")
 _RUN_ID = re.compile(r"^[A-Za-z0-9._-]+$")
 
@@ -247,7 +247,11 @@ def publish(
     except OSError as exc:
         raise PublishError(f"cannot switch {out} to snapshot {snapshot_id}: {exc}") from exc
     crashpoints.reach("switched")
-    _clean_up(out, staging, run_id, snapshot, max(keep, 1))
+    try:
+        _clean_up(out, staging, run_id, snapshot, max(keep, 1))
+    except OSError as exc:  # published all the same; the next recover() finishes the job
+        raise PublishError(f"published snapshot {snapshot_id}, but cleaning up failed: {exc}"
+                           ) from exc
     crashpoints.reach("cleaned")
     return snapshot
 
@@ -392,7 +396,7 @@ class _Merge:
                 con.execute("set TimeZone = 'UTC'")
                 self.con = con
                 return self._all_tables(ok, attempted, panel_status, run_row, listings)
-        except duckdb.Error as exc:
+        except (duckdb.Error, pa.ArrowException, ValueError) as exc:
             raise PublishError(f"cannot merge into {self.tables.parent.name}: {exc}") from exc
         finally:
             shutil.rmtree(self.spill, ignore_errors=True)
@@ -413,9 +417,10 @@ class _Merge:
         con.register("listing", _listing_table(listings or [], runs))
         rows = {}
         for name, table in TABLES.items():
+            if table.panel is not None:
+                self._check_orphans(table)
             if table.panel is None or name == "evaluations":
-                continue
-            self._check_orphans(table)
+                continue  # below: they need the other tables, or given rows
             keys = f"select distinct {self._cols(table.unit)} from ok_units " \
                    f"where panel = '{table.panel}'"
             rows[name] = self._write(table, self._merged(table, keys, self._staged(name)))
@@ -430,8 +435,8 @@ class _Merge:
         return {name: rows[name] for name in TABLES}
 
     @staticmethod
-    def _cols(names: Iterable[str], alias: str = "") -> str:
-        return ", ".join(f"{alias}{_q(n)}" for n in names)
+    def _cols(names: Iterable[str]) -> str:
+        return ", ".join(_q(n) for n in names)
 
     def _staged(self, name: str) -> str:
         """Staged rows with their write position (file, row) so the last write wins."""
