@@ -161,6 +161,7 @@ def synthetic_pages(pages: int, per_page: int, seed: int = 1) -> list[bytes]:
     return out
 
 
+@pytest.mark.soak  # a speed check: benchmarks, not the default suite (bench/ has the real one)
 def test_throughput() -> None:
     """Decode + normalize of 1,000-image pages: ~250-350k rows/s on the 2-core dev box.
 
