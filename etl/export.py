@@ -107,7 +107,9 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
     """Export the workspace into ``config.output.out`` and publish the result atomically."""
     out = config.output.out
     out.mkdir(parents=True, exist_ok=True)
-    with publish.RunLock(out):
+    with publish.RunLock(out) as lock:
+        if lock.note:
+            reporter.event(lock.note, level="warning")
         for note in publish.recover(out, build_views=views.build_database):
             reporter.event(note, level="warning")
         previous = None if config.full_refresh else publish.read_previous_state(out)
