@@ -7,7 +7,7 @@
     │  ├─ BadRequestError     400: never retried                         → ledger "error"
     │  ├─ NotFoundError       404 (report_not_found, model_eval_not_found)
     │  ├─ NotDoneError        409: retried within a budget               → "not_done" / "unavailable"
-    │  └─ TransientError      429/5xx/connection/timeout/bad body, after retries ran out
+    │  └─ TransientError      429/5xx/connection/timeout/bad body, after retries → EXIT_API_DOWN
     │     └─ RetryBudgetExhausted  the run-wide retry budget is spent: the API is down
     ├─ ContractError          panel, field, eval_id: a payload breaks the contract → "error"
     └─ PublishError           lock held, manifest or rename failure      → EXIT_LOCKED / 1
@@ -94,7 +94,12 @@ class NotDoneError(ApiError):
 
 
 class TransientError(ApiError):
-    """429, 5xx, connection errors, timeouts, truncated or non-JSON bodies, after the attempt cap."""
+    """429, 5xx, connection errors, timeouts, truncated or non-JSON bodies, after the attempt cap.
+
+    It ends a run only when even the listing cannot be had: the API is down for us.
+    """
+
+    exit_code = EXIT_API_DOWN
 
 
 class RetryBudgetExhausted(TransientError):

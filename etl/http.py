@@ -34,6 +34,7 @@ import msgspec
 from etl import __version__
 from etl.config import ApiConfig, CrawlConfig
 from etl.errors import (
+    ApiError,
     AuthError,
     BadRequestError,
     ContractError,
@@ -213,7 +214,7 @@ class Http:
                     retry_after = resp.headers.get("Retry-After")
             except (aiohttp.ClientConnectorCertificateError, aiohttp.ClientSSLError) as exc:
                 # A certificate that does not verify will not verify on the next attempt.
-                raise TransientError(path, params=query, message=(
+                raise ApiError(path, params=query, message=(
                     f"TLS verification failed for {self.base}: {exc.__class__.__name__}; "
                     "fix the certificate or, for a test server only, set api.verify_tls = false"
                 )) from None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, get_args
 
@@ -248,6 +248,16 @@ class SimWorkspace:
         self.projects = tuple(p for p in projects if p.listed)
         self.evals = evals  # newest first
         self.by_id = {ev.eval_id: ev for ev in evals}
+
+    def finish(self, eval_ids: set[str]) -> None:
+        """Time passes: these running or failed evals are now done (their panels answer).
+
+        The only mutation the simulated workspace allows, so that tests can show a nightly
+        run picking up evals that finished since the last one.
+        """
+        self.evals = tuple(replace(ev, status="done") if ev.eval_id in eval_ids else ev
+                           for ev in self.evals)
+        self.by_id = {ev.eval_id: ev for ev in self.evals}
 
     def select(self, *, project: str | None = None, version: str | None = None,
                model: str | None = None, status: str | None = None) -> list[SimEval]:

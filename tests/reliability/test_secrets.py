@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 
 from etl.config import ApiConfig, Config, CrawlConfig, OutputConfig, Secret
-from etl.errors import TransientError
+from etl.errors import ApiError, TransientError
 from etl.export import run_export
 from etl.progress import Reporter
 from etl.simulator import SimOptions, build_app, generate
@@ -110,7 +110,7 @@ def test_tls_verification_is_on_by_default(tmp_path: Path) -> None:
                         CrawlConfig(backoff_base=0.01, backoff_max=0.02),
                         OutputConfig(out=tmp_path / "out"))
         try:
-            with pytest.raises(TransientError, match="TLS verification failed"):
+            with pytest.raises(ApiError, match="TLS verification failed"):
                 await run_export(config, Reporter("json", open(os.devnull, "w")))
         finally:
             await runner.cleanup()
