@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from importlib import metadata
@@ -18,6 +19,7 @@ PACKAGES = ("evals-etl", "aiohttp", "anyio", "msgspec", "pyarrow", "duckdb", "ro
 
 def machine() -> dict[str, Any]:
     return {
+        "commit": _commit(),
         "nproc": os.cpu_count(),
         "cpu": _cpuinfo("model name"),
         "ram_gb": round(_meminfo_kb("MemTotal") / 2**20, 1),
@@ -26,6 +28,20 @@ def machine() -> dict[str, Any]:
         "packages": {name: _version(name) for name in PACKAGES},
         "load_average": [round(x, 2) for x in os.getloadavg()],
     }
+
+
+def _commit() -> str | None:
+    """The code measured: BENCH_COMMIT when running from an exported tree, else git's HEAD."""
+    if os.environ.get("BENCH_COMMIT"):
+        return os.environ["BENCH_COMMIT"]
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                              cwd=RESULTS.parent, check=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                           check=False, capture_output=True, text=True, cwd=RESULTS.parent, timeout=10)
+    return done.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def _cpuinfo(field: str) -> str:
