@@ -1,8 +1,9 @@
 """A faithful fake of the Roboflow model-evals REST API, for tests, the demo and benchmarks.
 
-``workspace`` generates a seeded workspace and every response body (pure); ``app`` serves
-them with the documented validation and errors; ``faults`` injects seeded transient
-failures; ``server`` runs it on a socket; ``cli`` is ``evals-etl simulate``.
+``workspace`` generates a seeded workspace and every response body (pure); ``truth``
+describes it as JSON with the rows an export owes (pure); ``app`` serves them with the
+documented validation and errors; ``faults`` injects seeded transient failures, latency and
+the mid-crawl knobs; ``server`` runs it on a socket; ``cli`` is ``evals-etl simulate``.
 """
 
 from etl.simulator.app import SimStats, StatsSnapshot, build_app

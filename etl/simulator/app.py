@@ -23,7 +23,16 @@ import msgspec
 from aiohttp import web
 
 from etl.simulator import faults
-from etl.simulator.faults import DROPPED, STATS_PATH
+from etl.simulator.faults import (
+    DROPPED,
+    FIRST_CALLS_409,
+    GROUND_TRUTH_PATH,
+    STATS_PATH,
+    FirstCalls,
+    Latency,
+    is_admin,
+    url_key,
+)
 from etl.simulator.workspace import PANEL_NAMES, STATUSES, SimEval, SimOptions, SimWorkspace
 
 LIST_DEFAULT_LIMIT, LIST_MAX_LIMIT = 50, 200
@@ -49,6 +58,8 @@ class StatsSnapshot:
     fault_log: tuple[tuple[str, str], ...]  # (kind, "METHOD path?query" without api_key)
     max_in_flight: int
     query_key_requests: int  # requests that carried ?api_key=
+    finished_evals: tuple[str, ...] = ()  # made done by ``finish_after``, sorted
+    finished_at_request: int | None = None  # the first request that saw them done
 
 
 class SimStats:
@@ -61,6 +72,8 @@ class SimStats:
         self._by_path: Counter[str] = Counter()
         self._faults: Counter[str] = Counter()
         self._fault_log: list[tuple[str, str]] = []
+        self._finished: tuple[str, ...] = ()
+        self._finished_at: int | None = None
 
     def begin(self, query_key: bool) -> None:
         with self._lock:
@@ -80,11 +93,16 @@ class SimStats:
             self._faults[kind] += 1
             self._fault_log.append((kind, url))
 
+    def finished(self, eval_ids: set[str], at_request: int) -> None:
+        with self._lock:
+            self._finished, self._finished_at = tuple(sorted(eval_ids)), at_request
+
     def snapshot(self) -> StatsSnapshot:
         with self._lock:
             return StatsSnapshot(self._requests, dict(self._by_route), dict(self._by_path),
                                  dict(self._faults), tuple(self._fault_log),
-                                 self._max_in_flight, self._query_key)
+                                 self._max_in_flight, self._query_key, self._finished,
+                                 self._finished_at)
 
 
 STATS = web.AppKey("stats", SimStats)
@@ -103,11 +121,12 @@ def build_app(options: SimOptions, workspace: SimWorkspace) -> web.Application:
     stats = SimStats()
     api = _Api(options, workspace, stats)
     app = web.Application(middlewares=[
-        _observe(options, stats), faults.middleware(options, workspace, stats), _errors])
+        _observe(options, workspace, stats), faults.middleware(options, workspace, stats), _errors])
     app[STATS] = stats
     router = app.router
     router.add_post("/", api.check_key, name="auth")
     router.add_get(STATS_PATH, api.stats, name="stats")
+    router.add_get(GROUND_TRUTH_PATH, api.ground_truth, name="ground_truth")
     router.add_get("/{ws}", api.workspace, name="workspace")
     router.add_get("/{ws}/model-evals", api.list, name="list")
     router.add_get("/{ws}/model-evals/compare", api.compare, name="compare")  # before {eval_id}
@@ -119,16 +138,27 @@ def build_app(options: SimOptions, workspace: SimWorkspace) -> web.Application:
     return app
 
 
-def _observe(options: SimOptions, stats: SimStats) -> Any:
+def _observe(options: SimOptions, workspace: SimWorkspace, stats: SimStats) -> Any:
+    latency = Latency(options)
+    seen = 0
+
     @web.middleware
     async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == STATS_PATH:
+        nonlocal seen
+        if is_admin(request):
             return await handler(request)
         stats.begin("api_key" in request.query)
+        seen += 1
+        if options.finish_after is not None and seen == options.finish_after + 1:
+            # Time passes mid-crawl: requests up to finish_after saw these evals running.
+            running = {ev.eval_id for ev in workspace.evals if ev.status == "running"}
+            workspace.finish(running)
+            stats.finished(running, seen)
         status = 0
         try:
-            if options.latency_ms > 0:
-                await asyncio.sleep(options.latency_ms / 1000)
+            delay = latency.seconds(url_key(request))
+            if delay > 0:
+                await asyncio.sleep(delay)
             response = await handler(request)
             status = 0 if request.get(DROPPED) else response.status
             return response
@@ -171,6 +201,7 @@ class _Api:
     def __init__(self, options: SimOptions, workspace: SimWorkspace, stats: SimStats) -> None:
         self.options, self.ws, self._stats = options, workspace, stats
         self._shuffle = random.Random(options.seed)
+        self._first_calls = FirstCalls(options)
 
     # auth
 
@@ -220,8 +251,20 @@ class _Api:
         return json_response({
             "requests": snap.requests, "maxInFlight": snap.max_in_flight,
             "queryKeyRequests": snap.query_key_requests, "faults": snap.faults,
+            "finishedEvals": list(snap.finished_evals),
+            "finishedAtRequest": snap.finished_at_request,
             "byRoute": [{"route": r, "status": s, "count": n}
                         for (r, s), n in sorted(snap.by_route.items())]})
+
+    async def ground_truth(self, request: web.Request) -> web.Response:
+        """The workspace as served right now; ``?image_confusion=true`` also counts triples."""
+        flag = request.query.get("image_confusion", "false").lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise Reject(400, "invalid_request", "image_confusion must be true or false")
+        # Off the loop: a big workspace takes about a second and the API must keep answering.
+        truth = await asyncio.to_thread(self.ws.ground_truth,
+                                        image_confusion=flag in ("true", "1"))
+        return json_response(truth)
 
     async def workspace(self, request: web.Request) -> web.Response:
         self._authorize(request, evals_scope=False)
@@ -287,9 +330,10 @@ class _Api:
         confidence = self._confidence(query) if panel in CONFIDENCE_PANELS else None
         offset, limit = self._page(query) if panel == "image-predictions" else (0, 0)
         if ev.status != "done" or ev.missing_panel == panel:
-            raise Reject(409, "model_eval_not_done",
-                         f"Eval '{ev.eval_id}' has not completed; the panel data is not yet "
-                         "available")
+            raise _not_done(ev)
+        if self._first_calls.refuse(url := url_key(request)):
+            self._stats.fault(FIRST_CALLS_409, url)
+            raise _not_done(ev)
         if panel in CONFIDENCE_PANELS:
             confidence = self.ws.default_confidence(ev) if confidence is None else confidence
             if confidence not in self.ws.materialized(ev):
@@ -327,3 +371,8 @@ class _Api:
         self._authorize(request, evals_scope=False)
         raise Reject(404, "not_found",
                      f"Unsupported request. {request.method} {request.path} does not exist")
+
+
+def _not_done(ev: SimEval) -> Reject:
+    return Reject(409, "model_eval_not_done",
+                  f"Eval '{ev.eval_id}' has not completed; the panel data is not yet available")

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
     from etl.simulator.app import SimStats
 
 DROPPED = web.RequestKey("sim_dropped", bool)  # closed without a response
-STATS_PATH = "/__sim__/stats"
+ADMIN_PREFIX = "/__sim__/"  # the simulator's own routes: never delayed, faulted or counted
+STATS_PATH = ADMIN_PREFIX + "stats"
+GROUND_TRUTH_PATH = ADMIN_PREFIX + "ground-truth"
+FIRST_CALLS_409 = "409_first_calls"  # the stats/fault-log name of not_done_first_calls
 _HTML_500 = (b"<html><head><title>500 Internal Server Error</title></head><body>"
              b"<h1>Internal Server Error</h1></body></html>")
 _HTML_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -47,6 +50,10 @@ def route_label(request: web.Request) -> str:
     return name.removeprefix("panel_").replace("_", "-") if name.startswith("panel_") else name
 
 
+def is_admin(request: web.Request) -> bool:
+    return request.path.startswith(ADMIN_PREFIX)
+
+
 def url_key(request: web.Request) -> str:
     """``METHOD path?query`` with the query sorted and ``api_key`` left out.
 
@@ -56,6 +63,45 @@ def url_key(request: web.Request) -> str:
     query = sorted((k, v) for k, v in request.query.items() if k != "api_key")
     text = "&".join(f"{k}={v}" for k, v in query)
     return f"{request.method} {request.path}" + (f"?{text}" if text else "")
+
+
+class Latency:
+    """Each request's delay: ``latency_ms`` plus a seeded uniform share of ``latency_jitter_ms``.
+
+    Like faults, the jitter is a pure function of (seed, URL, that URL's attempt number), so
+    a seeded run sees the same delays whatever its concurrency.
+    """
+
+    def __init__(self, options: SimOptions) -> None:
+        self.options = options
+        self._attempts: Counter[str] = Counter()
+
+    def seconds(self, url: str) -> float:
+        options = self.options
+        if options.latency_jitter_ms <= 0:
+            return options.latency_ms / 1000
+        attempt = self._attempts[url]
+        self._attempts[url] += 1
+        share = stable_hash(options.seed, "jitter", url, attempt) / 2**64
+        return (options.latency_ms + share * options.latency_jitter_ms) / 1000
+
+
+class FirstCalls:
+    """``not_done_first_calls``: a done eval's panel URL answers 409 to its first N calls.
+
+    Only calls that reach the done check count (a 401, 404 or 400 answer, or an injected
+    fault, is not a call the panel saw), so every URL is refused exactly N times.
+    """
+
+    def __init__(self, options: SimOptions) -> None:
+        self.limit = options.not_done_first_calls
+        self._calls: Counter[str] = Counter()
+
+    def refuse(self, url: str) -> bool:
+        if self.limit <= 0 or self._calls[url] >= self.limit:
+            return False
+        self._calls[url] += 1
+        return True
 
 
 class FaultPlan:
@@ -100,7 +146,7 @@ def middleware(options: SimOptions, workspace: SimWorkspace, stats: SimStats) ->
 
     @web.middleware
     async def inject(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == STATS_PATH:
+        if is_admin(request):
             return await handler(request)
         url = url_key(request)
         kind = plan.choose(url, _eligible(options, workspace, request), time.monotonic())

@@ -80,6 +80,7 @@ class SimOptions:
     recs_not_generated_rate: float = 0.2
     model_id_null_rate: float = 0.3
     latency_ms: float = 0.0
+    latency_jitter_ms: float = 0.0  # uniform [0, jitter) more, seeded per (URL, attempt)
     list_order: ListOrder = "newest"
     limit_over_max: LimitOverMax = "clamp"
     filter_combination: FilterCombination = "reject"
@@ -94,6 +95,10 @@ class SimOptions:
     retry_after_seconds: int = 1
     down_after: int | None = None
     down_seconds: float = 0.0
+    # Time passes mid-crawl: after this many requests, every running eval becomes done (once).
+    finish_after: int | None = None
+    # Every done eval's panel answers 409 model_eval_not_done to its first N calls per URL.
+    not_done_first_calls: int = 0
     mutate: Callable[[str, str, dict[str, Any]], object] | None = None
 
     def __post_init__(self) -> None:
@@ -117,6 +122,12 @@ class SimOptions:
             raise ValueError("projects and versions must be >= 1, evals >= 0")
         if any(not 0 <= c <= 100 for c in self.confidences or ()):
             raise ValueError("confidences must be integer percents in [0, 100]")
+        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
+            raise ValueError("latency_ms and latency_jitter_ms must be >= 0")
+        if self.finish_after is not None and self.finish_after < 0:
+            raise ValueError("finish_after must be >= 0")
+        if self.not_done_first_calls < 0:
+            raise ValueError("not_done_first_calls must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -258,6 +269,12 @@ class SimWorkspace:
         self.evals = tuple(replace(ev, status="done") if ev.eval_id in eval_ids else ev
                            for ev in self.evals)
         self.by_id = {ev.eval_id: ev for ev in self.evals}
+
+    def ground_truth(self, *, image_confusion: bool = False) -> dict[str, Any]:
+        """Everything this workspace serves, with the rows an export owes (see ``truth.py``)."""
+        from etl.simulator import truth  # truth reads this module's types: import late
+
+        return truth.ground_truth(self, image_confusion=image_confusion)
 
     def select(self, *, project: str | None = None, version: str | None = None,
                model: str | None = None, status: str | None = None) -> list[SimEval]:

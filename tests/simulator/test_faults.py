@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from etl.simulator import SimHandle, SimOptions
-from etl.simulator.faults import FaultPlan
+from etl.simulator.faults import FaultPlan, Latency
 
 from .client import KEY, fetch
 
@@ -190,3 +190,98 @@ async def test_same_faults_whatever_the_concurrency(make_sim: Any) -> None:
     assert logs[0] == logs[1]
     assert {kind for kind, _ in logs[0]} == set(kinds)
     assert max(Counter(url for _, url in logs[0]).values()) == 3  # some URL hit the cap
+
+
+# -- latency jitter, evals finishing mid-crawl, a done panel's first calls -------------------
+
+
+def test_jitter_is_seeded_bounded_and_per_url() -> None:
+    options = SimOptions(latency_ms=10, latency_jitter_ms=20, seed=4)
+    one, two = Latency(options), Latency(options)
+    delays = [one.seconds(f"GET /u{i % 5}") for i in range(200)]
+    assert delays == [two.seconds(f"GET /u{i % 5}") for i in range(200)]
+    assert all(0.010 <= d < 0.030 for d in delays) and len(set(delays)) == 200
+    assert max(delays) - min(delays) > 0.015  # spread over the range, not bunched
+    other = Latency(SimOptions(latency_ms=10, latency_jitter_ms=20, seed=5))
+    assert [other.seconds(f"GET /u{i % 5}") for i in range(200)] != delays
+    fixed = Latency(SimOptions(latency_ms=10))
+    assert {fixed.seconds("GET /u") for _ in range(5)} == {0.010}
+
+
+def test_jitter_over_http(make_sim: Any) -> None:
+    sim = make_sim(latency_ms=20, latency_jitter_ms=250, seed=6)
+    expected = Latency(sim.options)
+    url = "/acme/model-evals"
+    for _ in range(4):
+        want = expected.seconds(f"GET {url}")
+        started = time.perf_counter()
+        assert fetch(sim, url).status == 200
+        took = time.perf_counter() - started
+        assert want <= took < want + 0.35, (want, took)
+
+
+def test_running_evals_finish_after_n_requests(make_sim: Any) -> None:
+    sim = make_sim(evals=30, seed=2, finish_after=3)
+    running = sorted(ev.eval_id for ev in sim.workspace.evals if ev.status == "running")
+    failed = {ev.eval_id for ev in sim.workspace.evals if ev.status == "failed"}
+    assert running and failed
+
+    def listed(status: str) -> list[str]:
+        rows = fetch(sim, "/acme/model-evals", {"status": status, "limit": 200}).json()["evals"]
+        return sorted(r["evalId"] for r in rows)
+
+    assert [listed("running") for _ in range(3)] == [running] * 3
+    assert fetch(sim, "/__sim__/stats", key=None).json()["finishedEvals"] == []  # not counted
+    assert listed("running") == []  # request 4: time has passed
+    assert set(running) <= set(listed("done")) and set(listed("failed")) == failed
+    reply = fetch(sim, f"/acme/model-evals/{running[0]}/map-results")
+    assert reply.status == 200 and "splits" in reply.json()
+    assert "summary" in fetch(sim, f"/acme/model-evals/{running[0]}").json()
+    for _ in range(5):
+        fetch(sim, "/acme/model-evals")
+    snap = sim.stats.snapshot()
+    assert (snap.finished_evals, snap.finished_at_request) == (tuple(running), 4)  # just once
+    served = fetch(sim, "/__sim__/stats", key=None).json()
+    assert (served["finishedEvals"], served["finishedAtRequest"]) == (running, 4)
+    truth = fetch(sim, "/__sim__/ground-truth", key=None).json()
+    assert truth["status_counts"].get("running", 0) == 0
+    assert {e["eval_id"]: e["rows"]["image_predictions"] > 0 for e in truth["evals"]
+            if e["eval_id"] in running} == dict.fromkeys(running, True)
+
+
+def test_finish_after_zero_finishes_before_the_first_answer(make_sim: Any) -> None:
+    sim = make_sim(evals=20, finish_after=0)
+    assert fetch(sim, "/acme/model-evals", {"status": "running"}).json() == {"evals": []}
+    assert sim.stats.snapshot().finished_at_request == 1
+
+
+def test_a_done_panel_refuses_its_first_calls(make_sim: Any) -> None:
+    sim = make_sim(not_done_first_calls=2, confidences=(20, 50))
+    eval_id = a_done_eval_id(sim)
+    path = f"/acme/model-evals/{eval_id}/confusion-matrix"
+    assert fetch(sim, path, {"split": "nope"}).status == 400  # refused earlier: not a call
+    assert fetch(sim, path, key=None).status == 401
+    first = [fetch(sim, path, {"split": "test"}) for _ in range(4)]
+    assert [(r.status, r.code) for r in first[:2]] == [(409, "model_eval_not_done")] * 2
+    assert [r.status for r in first[2:]] == [200, 200]
+    other = [fetch(sim, path, {"split": "valid"}).status for _ in range(3)]
+    assert other == [409, 409, 200]  # counted per URL
+    # 409 comes before an unmaterialised variant's 404, as for a running eval.
+    unmade = [fetch(sim, path, {"split": "test", "confidence": 77}) for _ in range(3)]
+    assert [(r.status, r.code) for r in unmade] == [
+        (409, "model_eval_not_done"), (409, "model_eval_not_done"), (404, "report_not_found")]
+    assert fetch(sim, f"/acme/model-evals/{eval_id}").status == 200  # not a panel
+    assert fetch(sim, "/acme/model-evals").status == 200
+    snap = sim.stats.snapshot()
+    assert snap.faults == {"409_first_calls": 6}
+    assert Counter(url for _, url in snap.fault_log) == {
+        f"GET {path}?split=test": 2, f"GET {path}?split=valid": 2,
+        f"GET {path}?confidence=77&split=test": 2}
+
+
+def test_first_calls_count_only_once_the_eval_is_done(make_sim: Any) -> None:
+    sim = make_sim(evals=20, seed=3, not_done_first_calls=1, finish_after=2)
+    running = next(ev.eval_id for ev in sim.workspace.evals if ev.status == "running")
+    path = f"/acme/model-evals/{running}/recommendations"
+    assert [fetch(sim, path).status for _ in range(4)] == [409, 409, 409, 200]
+    assert sim.stats.snapshot().faults == {"409_first_calls": 1}
