@@ -3,7 +3,10 @@
 Every model-evals route checks, in this order (api-contract.md §17): the key (401) and the
 workspace (403), that the eval exists (404 ``model_eval_not_found``), its parameters (400),
 that the eval is done (409 ``model_eval_not_done``), and that the requested confidence
-variant was materialised (404 ``report_not_found``). Bodies come from ``workspace.py``.
+variant was materialised (404 ``report_not_found``). ``not_done_first_calls`` answers its
+409 at the done check, so it counts only calls that passed the earlier checks. Bodies come
+from ``workspace.py``; ``/__sim__/stats`` and ``/__sim__/ground-truth`` are the simulator's
+own routes (no key, never delayed, faulted or counted).
 """
 
 from __future__ import annotations
