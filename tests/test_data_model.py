@@ -160,3 +160,13 @@ def test_two_exports_of_one_workspace_are_identical(exported: tuple[SimHandle, P
     again = tmp_path / "again"
     export(sim, again, confidences=(None, 50))
     assert dataset(again) == dataset(out)
+
+
+@pytest.mark.parametrize("seed", [43, 44])
+def test_row_counts_equal_the_simulators_ground_truth(tmp_path: Path, seed: int) -> None:
+    """Counts per table against the simulator's own ground truth (default export plan)."""
+    with simulator(seed=seed, evals=12, semseg_rate=0.3) as sim:
+        export(sim, tmp_path / "out")
+        truth = sim.workspace.ground_truth()
+    got = {name: table(tmp_path / "out", name).num_rows for name in truth["rows"]}
+    assert got == truth["rows"]
