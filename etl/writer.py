@@ -24,8 +24,10 @@ from etl.errors import PublishError
 from etl.schemas import TABLES
 
 ROWS_PER_FILE = 1_000_000
-ROW_GROUP_ROWS = 122_880
-BUFFER_BYTES = 32 * 1024 * 1024
+# Staging is read once, by the publish merge, which writes the big (122,880-row) row groups
+# of the published files; here a smaller group keeps a run's memory flat.
+ROW_GROUP_ROWS = 32_768
+BUFFER_BYTES = 8 * 1024 * 1024
 COMPRESSION = "zstd"
 
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 HERE = Path(__file__).resolve().parent
 IMAGES = 200_000
@@ -39,6 +40,7 @@ print(json.dumps({{"staged_kb": staged,
 """
 
 
+@pytest.mark.soak  # a memory target: bench/ measures it; this guards it behind --soak
 def test_a_200k_image_eval_publishes_in_bounded_memory(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(tmp_path)], capture_output=True,
                           text=True, timeout=300, check=True)
