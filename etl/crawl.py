@@ -208,18 +208,29 @@ class _Engine:
                 for table, batch in normalize_page(page, self._ctx(unit, fetched_at), seen).items():
                     parts.setdefault(table, []).append(batch)
 
-            async def fetch_page(offset: int) -> None:
+            failures: list[Exception] = []
+
+            async def fetch_page(offset: int, tg: TaskGroup) -> None:
                 nonlocal attempts, requests
-                response = await self.client.image_page(unit, offset, size)
-                attempts += response.attempts
-                requests += 1
-                await absorb(response, offset)
+                try:
+                    response = await self.client.image_page(unit, offset, size)
+                    attempts += response.attempts
+                    requests += 1
+                    await absorb(response, offset)
+                except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
+                    # The first failing page decides the unit; a task group would wrap it
+                    # in an ExceptionGroup and hide its type (a spent retry budget must
+                    # still stop the run, a contract error must still name its field).
+                    failures.append(exc)
+                    tg.cancel_scope.cancel()
 
             await absorb(first, 0)
             if first.value.images:
                 async with anyio.create_task_group() as tg:
                     for offset in range(stride, total, stride):
-                        tg.start_soon(fetch_page, offset)
+                        tg.start_soon(fetch_page, offset, tg)
+            if failures:
+                raise failures[0]
             if len(totals) == 1:
                 return _concat(parts), attempts, requests, fetched_at
             if round_ == 2:

@@ -251,7 +251,7 @@ class Http:
         except msgspec.DecodeError as exc:
             raise _Retry(status, "malformed_body", f"undecodable body ({exc})") from None
         except ContractError as exc:
-            if exc.field == "$":  # the normalizers' name for "not JSON at all"
+            if exc.field == "$" and exc.problem.startswith("malformed JSON"):  # not JSON at all
                 raise _Retry(status, "malformed_body", exc.problem) from None
             raise
 

@@ -6,6 +6,8 @@ Legacy keys the official SDK still tolerates (``id`` for ``evalId``, ``projectId
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -157,7 +159,9 @@ def app_url(workspace: str, project: str | None, version_id: str | None) -> str 
     """Deep link to the evaluation page, when the project and version are known."""
     if not project or not version_id:
         return None
-    return APP_URL.format(workspace=workspace, project=project, version=version_id)
+    # Each part is one path segment: a slug holding "/" or ".." must not move the link.
+    return APP_URL.format(workspace=quote(workspace, safe=""), project=quote(project, safe=""),
+                          version=quote(version_id, safe=""))
 
 
 def normalize_get(body: EvalBody, ctx: FetchContext) -> Batches:

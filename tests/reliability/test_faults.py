@@ -61,9 +61,13 @@ def _soak(tmp_path: Path, workspace: dict[str, Any], crawl: dict[str, Any],
     faults = Counter(served.faults)
     assert set(faults) == set(FAULT_KINDS), f"not every kind was injected: {faults}"
     assert sum(faults.values()) >= 0.15 * served.requests
-    # Every fault fails one attempt, and each of those is retried, except a drop on a reused
-    # keep-alive connection, which aiohttp itself resends before the policy sees it.
-    assert faulty.retries >= clean.retries + sum(faults.values()) - faults["drop"]
+    # Every fault fails one attempt and the policy retries it, except a drop on a reused
+    # keep-alive connection (aiohttp resends it unseen) and a fault on a panel that answers
+    # 409 anyway (its retries are bounded by the 409 budget, faults or not).
+    missing = [f"/{e.eval_id}/{e.missing_panel}" for e in evals if e.missing_panel]
+    retried = [url for kind, url in served.fault_log
+               if kind != "drop" and not any(m in url for m in missing)]
+    assert faulty.retries >= len(retried) > 0.7 * sum(faults.values())
     assert served.requests >= min_requests
     attempts = [r["attempts"] for r in statuses(faulty_out).values() if r["state"] == "ok"]
     assert max(attempts) > 1
@@ -168,10 +172,6 @@ def _bad_later_pages(kind: str, eval_id: str, body: dict[str, Any]) -> object:
     return None
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "crawl._Engine._images fetches later pages in an anyio task group, which wraps the "
-    "RetryBudgetExhausted of a page in an ExceptionGroup; _fetch then records it as "
-    "'error'/internal_error and the run goes on instead of stopping with exit code 6"))
 def test_a_budget_spent_while_paging_images_stops_the_run(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with simulator(seed=5, evals=3, images=(30, 60), running_rate=0, failed_rate=0,

@@ -239,10 +239,6 @@ ROUNDS: dict[str, list[Case]] = {
     "totalImages changes once": [Case("image-predictions", "changes once", total_changes_once)],
 }
 
-PAGING_BUG = pytest.mark.xfail(strict=True, reason=(
-    "crawl._Engine._images fetches pages after the first in an anyio task group; the page's "
-    "error reaches _fetch wrapped in an ExceptionGroup and is recorded as internal_error "
-    "'ExceptionGroup: unhandled errors in a TaskGroup', without the field or the real cause"))
 LATER_PAGE_ROUNDS = {
     "later page of the wrong type": [Case(
         "image-predictions", "imageId", setting(("images", 0, "imageId"), 5),
@@ -253,12 +249,7 @@ LATER_PAGE_ROUNDS = {
 
 LIST_ERRORS = [
     Case("list", "malformed", malformed, "malformed JSON"),
-    pytest.param(Case("list", "root is a list", wrong_root, "$"), marks=pytest.mark.xfail(
-        strict=True, reason=(
-            "http.Http._decode takes every ContractError with field '$' for an undecodable "
-            "body; decode_listing also uses '$' for a JSON body of the wrong root type, so "
-            "it is retried 6 times and ends as TransientError 'malformed_body' (exit 6, 'API "
-            "down') instead of a ContractError naming the field")), id="list:root is a list"),
+    Case("list", "root is a list", wrong_root, "$"),
     Case("list", "evals wrong type", setting(("evals",), {}), "$.evals"),
     Case("list", "row status wrong type", setting(("evals", 2, "status"), 5),
          "$.evals[2].status"),
@@ -381,7 +372,7 @@ def _export(world: World, box: Sandbox, cases: Sequence[Case] = (), *,
 
 @pytest.mark.parametrize("cases", [
     *[pytest.param(cases, id=name) for name, cases in ROUNDS.items()],
-    *[pytest.param(cases, id=name, marks=PAGING_BUG) for name, cases in LATER_PAGE_ROUNDS.items()],
+    *[pytest.param(cases, id=name) for name, cases in LATER_PAGE_ROUNDS.items()],
 ])
 def test_hostile_payloads_fail_only_their_unit_with_a_clear_error(
     world: World, sandbox: Sandbox, cases: list[Case]
@@ -566,10 +557,6 @@ def test_a_workspace_slug_with_path_or_quote_characters_stays_data(
     assert states(out) == states(world.truth)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "normalize/evaluations.app_url formats the workspace (and project) into the link "
-    "unquoted: a slug '../../evil' gives https://app.roboflow.com/../../evil/..., a link "
-    "that resolves outside the workspace"))
 @pytest.mark.parametrize("slug", HOSTILE_SLUGS, ids=repr)
 def test_the_app_link_keeps_a_hostile_slug_inside_one_path_segment(
     slugged: dict[str, Path], slug: str
