@@ -12,20 +12,20 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
 
 import anyio
 import msgspec
-from anyio.abc import TaskGroup
 import pyarrow as pa
+from anyio.abc import TaskGroup
 
 from etl import crashpoints, ledger
 from etl.client import Client
 from etl.config import Config
 from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted
-from etl.http import Http, HttpStats
+from etl.http import Http, HttpStats, Response
 from etl.listing import enumerate_evals
 from etl.normalize import PANELS, FetchContext, contract_error
 from etl.normalize.image_predictions import normalize_page
@@ -181,63 +181,23 @@ class _Engine:
     async def _images(
         self, unit: PanelRequest
     ) -> tuple[dict[str, pa.Table], int, int, datetime]:
-        """All pages of one image-predictions unit: the first, then the rest concurrently.
+        """All pages of one image-predictions unit.
 
         A ``totalImages`` that changes between pages means the eval changed under us: start
         the unit over once, then give up with a contract error.
         """
-        size = self.config.crawl.image_page_size
         attempts = requests = 0
-        for round_ in (1, 2):
-            seen: set[str] = set()
-            parts: dict[str, list[pa.RecordBatch]] = {}
-            first = await self.client.image_page(unit, 0, size)
-            attempts += first.attempts
-            requests += 1
-            fetched_at = first.fetched_at
-            total = first.value.total_images
-            stride = len(first.value.images) or size
-            totals = {total}
-
-            async def absorb(response: object, offset: int) -> None:
-                await self.sink.archive(unit, {**unit.query(), "offset": str(offset),
-                                               "limit": str(size)},
-                                        response.fetched_at, response.body)  # type: ignore[attr-defined]
-                page = response.value  # type: ignore[attr-defined]
-                totals.add(page.total_images)
-                for table, batch in normalize_page(page, self._ctx(unit, fetched_at), seen).items():
-                    parts.setdefault(table, []).append(batch)
-
-            failures: list[Exception] = []
-
-            async def fetch_page(offset: int, tg: TaskGroup) -> None:
-                nonlocal attempts, requests
-                try:
-                    response = await self.client.image_page(unit, offset, size)
-                    attempts += response.attempts
-                    requests += 1
-                    await absorb(response, offset)
-                except Exception as exc:  # noqa: BLE001 - re-raised below, unwrapped
-                    # The first failing page decides the unit; a task group would wrap it
-                    # in an ExceptionGroup and hide its type (a spent retry budget must
-                    # still stop the run, a contract error must still name its field).
-                    failures.append(exc)
-                    tg.cancel_scope.cancel()
-
-            await absorb(first, 0)
-            if first.value.images:
-                async with anyio.create_task_group() as tg:
-                    for offset in range(stride, total, stride):
-                        tg.start_soon(fetch_page, offset, tg)
-            if failures:
-                raise failures[0]
-            if len(totals) == 1:
-                return _concat(parts), attempts, requests, fetched_at
-            if round_ == 2:
-                raise ContractError("image-predictions", "totalImages",
-                                    f"changed between pages ({sorted(totals)}) twice in a row",
-                                    unit.eval_id)
-        raise AssertionError("unreachable")
+        totals: list[int] = []
+        for _ in range(2):
+            pages = _ImagePages(self, unit)
+            await pages.fetch()
+            attempts += pages.attempts
+            requests += pages.requests
+            if len(pages.totals) == 1:
+                return pages.tables(), attempts, requests, pages.fetched_at
+            totals = sorted(pages.totals)
+        raise ContractError("image-predictions", "totalImages",
+                            f"changed between pages ({totals}) twice in a row", unit.eval_id)
 
     def _ctx(self, unit: PanelRequest, fetched_at: datetime) -> FetchContext:
         return FetchContext(self.config.workspace, self.run_id, fetched_at, unit)
@@ -254,6 +214,57 @@ class _Engine:
                                         self.client.http.stats.requests))
 
 
-def _concat(parts: dict[str, list[pa.RecordBatch]]) -> dict[str, pa.Table]:
-    # A table over the pages' batches: no copy, and the writer takes it as is.
-    return {table: pa.Table.from_batches(batches) for table, batches in parts.items()}
+class _ImagePages:
+    """One pass over the pages of an image-predictions unit: the first page, then the rest
+    concurrently (the first reveals ``totalImages``), each normalized as it arrives."""
+
+    def __init__(self, engine: _Engine, unit: PanelRequest) -> None:
+        self.engine = engine
+        self.unit = unit
+        self.size = engine.config.crawl.image_page_size
+        self.seen: set[str] = set()  # image ids already kept: a repeat on a later page is dropped
+        self.parts: dict[str, list[pa.RecordBatch]] = {}
+        self.totals: set[int] = set()
+        self.failures: list[Exception] = []
+        self.attempts = self.requests = 0
+        self.fetched_at = datetime.now(UTC)
+
+    async def fetch(self) -> None:
+        first = await self._get(0)
+        self.fetched_at = first.fetched_at
+        stride = len(first.value.images)
+        if not stride:
+            return
+        async with anyio.create_task_group() as tg:
+            for offset in range(stride, first.value.total_images, stride):
+                tg.start_soon(self._page, offset, tg)
+        if self.failures:
+            # The first failing page decides the unit. Raised here, unwrapped: a task group
+            # would hide its type in an ExceptionGroup (a spent retry budget must still stop
+            # the run, a contract error must still name its field).
+            raise self.failures[0]
+
+    async def _page(self, offset: int, tg: TaskGroup) -> None:
+        try:
+            await self._get(offset)
+        except Exception as exc:  # noqa: BLE001 - re-raised by fetch()
+            self.failures.append(exc)
+            tg.cancel_scope.cancel()
+
+    async def _get(self, offset: int) -> Response:
+        engine, unit = self.engine, self.unit
+        response = await engine.client.image_page(unit, offset, self.size)
+        self.attempts += response.attempts
+        self.requests += 1
+        query = {**unit.query(), "offset": str(offset), "limit": str(self.size)}
+        await engine.sink.archive(unit, query, response.fetched_at, response.body)
+        page = response.value
+        self.totals.add(page.total_images)
+        ctx = engine._ctx(unit, response.fetched_at)
+        for table, batch in normalize_page(page, ctx, self.seen).items():
+            self.parts.setdefault(table, []).append(batch)
+        return response
+
+    def tables(self) -> dict[str, pa.Table]:
+        # A table over the pages' batches: no copy, and the writer takes it as is.
+        return {table: pa.Table.from_batches(batches) for table, batches in self.parts.items()}

@@ -173,7 +173,7 @@ def _summarize(
         evals_exported=result.evals_exported,
         requests=result.http.requests,
         retries=result.http.retries,
-        states=dict(states),
+        states={str(state): n for state, n in states.items()},
         seconds=seconds,
         warnings=list(result.warnings),
         problems=problems,
@@ -213,7 +213,7 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
         failed: dict[tuple[str, str, str], str] = {}
         units: dict[tuple[str, str, str], PanelRequest] = {}
         for rec in read_archive(archive):
-            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)  # type: ignore[arg-type]
+            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
             key = (request.eval_id, request.panel, request.params)
             if key not in current:
                 continue

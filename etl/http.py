@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
 import aiohttp
@@ -117,10 +117,10 @@ class Http:
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
 
-    async def __aenter__(self) -> Http:
+    async def __aenter__(self) -> Self:
         connector = aiohttp.TCPConnector(
             limit=self.crawl.concurrency,
-            ssl=None if self.api.verify_tls else False,
+            ssl=self.api.verify_tls,  # True: verify against the system CA store
             keepalive_timeout=30,
         )
         assert self.api.key is not None
@@ -218,7 +218,7 @@ class Http:
                     f"TLS verification failed for {self.base}: {exc.__class__.__name__}; "
                     "fix the certificate or, for a test server only, set api.verify_tls = false"
                 )) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 self.stats.statuses["connection"] += 1
                 raise _Retry(None, None, _describe_io_error(exc)) from None
             finally:

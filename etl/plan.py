@@ -92,7 +92,7 @@ def _instant(value: str | None) -> object:
     if value is None:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)  # 3.11 reads a trailing Z
     except ValueError:
         return value
     if parsed.tzinfo is None:

@@ -58,9 +58,14 @@ class Reporter:
                 self.event("progress", units_done=done, units_total=total, requests=requests)
             return
         if self._bar is None and self.stream.isatty():
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-            from rich.progress import TimeElapsedColumn
             from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
 
             self._bar = Progress(
                 TextColumn("[bold]panels"), BarColumn(), MofNCompleteColumn(),

@@ -48,7 +48,7 @@ class Table:
 
     @property
     def columns(self) -> list[str]:
-        return self.schema.names
+        return list(self.schema.names)
 
 
 def _table(

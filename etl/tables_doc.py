@@ -13,8 +13,8 @@ def render() -> str:
         "# Tables",
         "",
         "Generated from `etl/schemas.py` by `python -m etl.tables_doc`; do not edit by hand.",
-        "Every table also has the lineage columns `workspace`, `eval_id` (not `runs`), `run_id` "
-        "and `fetched_at`. Grain = the columns that identify a current row.",
+        ("Every table also has the lineage columns `workspace`, `eval_id` (not `runs`), `run_id` "
+         "and `fetched_at`. Grain = the columns that identify a current row."),
         "",
     ]
     for table in TABLES.values():

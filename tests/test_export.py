@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
+from etl import publish
+from etl.config import CrawlConfig
 from etl.errors import AuthError, LockHeldError
 from etl.plan import units_for
-from etl.config import CrawlConfig
-from etl import publish
 from tests.support.runs import content, dataset, export, simulator, table
 
 

@@ -81,7 +81,7 @@ def _with_keys(exc: msgspec.ValidationError, body: bytes, root: Any) -> msgspec.
         return exc
     try:
         resolved = _resolve(msgspec.json.decode(body), root, match["path"])
-    except Exception:  # best effort: keep msgspec's own path
+    except Exception:  # noqa: BLE001 - best effort: keep msgspec's own path
         return exc
     return msgspec.ValidationError(f"{match['problem']} - at `{resolved}`")
 

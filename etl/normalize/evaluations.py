@@ -6,11 +6,10 @@ Legacy keys the official SDK still tolerates (``id`` for ``evalId``, ``projectId
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import quote
 
 import msgspec
 import pyarrow as pa
