@@ -11,6 +11,7 @@ workspace shows what a nightly run costs.
 
 from __future__ import annotations
 
+import os
 import shutil
 import statistics
 import sys
@@ -44,22 +45,24 @@ class Run:
     rows: int | None
     output_mb: float
     crawl_s: float | None = None
+    load_average: float | None = None  # 1-minute load when the run started: others' work
 
 
 def run_one(sim: SimProcess, contender: Contender, repeat: int, work: Path,
             keep: bool = False) -> tuple[Run, Path]:
     out = work / f"{contender.key}-{repeat}"
     log = work / f"{contender.key}-{repeat}.log"
-    before = sim.requests()
+    before, load = sim.requests(), os.getloadavg()[0]
     usage = run_measured(contender.argv(sim, out), env=child_env(sim, contender), log=log,
                          cwd=Path(__file__).resolve().parent.parent)
     requests = sim.requests() - before
     run = Run(contender.key, repeat, usage, requests, contender.rows(out),
-              output_mb(out), etl_crawl_seconds(log) if contender.key == "etl" else None)
+              output_mb(out), etl_crawl_seconds(log) if contender.key == "etl" else None,
+              round(load, 2))
     status = "ok" if usage.exit_code == 0 else f"EXIT {usage.exit_code} (see {log})"
     print(f"  {contender.label:<24} #{repeat}: {usage.wall_s:8.2f} s wall, "
-          f"{usage.cpu_s:7.2f} s CPU, {usage.peak_rss_mb:7.1f} MB, {requests} requests  "
-          f"{status}", file=sys.stderr, flush=True)
+          f"{usage.cpu_s:7.2f} s CPU, {usage.peak_rss_mb:7.1f} MB, {requests} requests, "
+          f"load {load:.1f}  {status}", file=sys.stderr, flush=True)
     if not keep:
         shutil.rmtree(out, ignore_errors=True)
     return run, out
@@ -69,11 +72,11 @@ def run_incremental(sim: SimProcess, out: Path, work: Path) -> Run:
     """``export`` without --full-refresh on a published output: the nightly case."""
     contender = CONTENDERS["etl"]
     log = work / "etl-incremental.log"
-    before = sim.requests()
+    before, load = sim.requests(), os.getloadavg()[0]
     usage = run_measured(etl_argv(sim, out, full_refresh=False),
                          env=child_env(sim, contender), log=log)
     run = Run("etl-incremental", 0, usage, sim.requests() - before, None, output_mb(out),
-              etl_crawl_seconds(log))
+              etl_crawl_seconds(log), round(load, 2))
     print(f"  {'evals-etl incremental':<24}   : {usage.wall_s:8.2f} s wall, "
           f"{run.requests} requests", file=sys.stderr, flush=True)
     return run
