@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from etl.http import Http, Response, segment
 from etl.normalize import PANELS
-from etl.normalize.evaluations import ProjectInfo, decode_listing, decode_workspace
+from etl.normalize.evaluations import ListPage, ProjectInfo, decode_listing, decode_workspace
 from etl.normalize.image_predictions import decode_page
-from etl.panels import EvalListing, PanelRequest
+from etl.panels import PanelRequest
 
 LIST_LIMIT = 200  # the API's cap; a page this full may be truncated (api-contract §12)
 
@@ -28,12 +28,13 @@ class Client:
         response = await self.http.get(self._ws, decode=decode_workspace)
         return list(response.value)
 
-    async def list_evals(self, **filters: str) -> list[EvalListing]:
+    async def list_evals(self, **filters: str) -> ListPage:
         """``GET /:workspace/model-evals`` with at most one entity filter plus ``status``."""
         query = {k: v for k, v in filters.items() if v is not None}
         query["limit"] = str(LIST_LIMIT)
         response = await self.http.get(f"{self._ws}/model-evals", query, decode=decode_listing)
-        return list(response.value)
+        page: ListPage = response.value
+        return page
 
     async def panel(self, request: PanelRequest) -> Response:
         """One panel unit (image-predictions: use :meth:`image_page`)."""

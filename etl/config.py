@@ -228,5 +228,7 @@ def _validate(config: Config) -> None:
         raise ConfigError("crawl.max_attempts must be >= 1 and crawl.retry_budget >= 0")
     if config.output.keep < 1:
         raise ConfigError("output.keep must be >= 1")
+    if config.workspace in (".", ".."):
+        raise ConfigError(f"workspace {config.workspace!r} is not a workspace slug")
     if not config.api.url.startswith(("http://", "https://")):
         raise ConfigError(f"api.url must be an http(s) URL, not {config.api.url!r}")

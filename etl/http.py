@@ -30,6 +30,7 @@ from urllib.parse import quote
 import aiohttp
 import anyio
 import msgspec
+from yarl import URL
 
 from etl import __version__
 from etl.config import ApiConfig, CrawlConfig
@@ -202,7 +203,9 @@ class Http:
 
     async def _send(self, path: str, query: dict[str, str]) -> tuple[int, bytes, datetime]:
         assert self._session is not None, "use Http as an async context manager"
-        url = f"{self.base}/{path}"
+        # encoded=True: the path is quoted already (segment()); letting yarl normalise it
+        # would turn an eval id ".." back into a parent-directory step.
+        url = URL(f"{self.base}/{path}", encoded=True)
         async with self._limiter:
             self.stats.requests += 1
             self.stats.in_flight += 1

@@ -18,7 +18,7 @@ import anyio
 
 from etl.client import LIST_LIMIT, Client
 from etl.errors import BadRequestError, ContractError, NotFoundError, TransientError
-from etl.normalize.evaluations import ProjectInfo
+from etl.normalize.evaluations import ListPage, ProjectInfo
 from etl.panels import EvalListing
 
 STATUSES = ("running", "done", "failed")
@@ -36,25 +36,32 @@ class _Enumerator:
     def __init__(self, client: Client) -> None:
         self.client = client
         self.found: dict[str, EvalListing] = {}
-        self.memo: dict[tuple[tuple[str, str], ...], list[EvalListing] | None] = {}
+        self.memo: dict[tuple[tuple[str, str], ...], ListPage | None] = {}
         self.complete = True
         self.warnings: list[str] = []
         self._projects: list[ProjectInfo] | None = None
 
-    async def query(self, **filters: str) -> list[EvalListing] | None:
+    async def query(self, **filters: str) -> ListPage | None:
         """One list call (memoized); a failed partition makes the listing incomplete."""
         key = tuple(sorted(filters.items()))
         if key in self.memo:
             return self.memo[key]
         try:
-            rows: list[EvalListing] | None = await self.client.list_evals(**filters)
+            page: ListPage | None = await self.client.list_evals(**filters)
         except (TransientError, BadRequestError, NotFoundError, ContractError) as exc:
             self._incomplete(f"listing {_describe(filters)} failed: {exc}")
-            rows = None
-        self.memo[key] = rows
-        for row in rows or ():
+            page = None
+        self.memo[key] = page
+        if page is not None:
+            self.absorb(page, filters)
+        return page
+
+    def absorb(self, page: ListPage, filters: dict[str, str]) -> None:
+        for row in page.evals:
             self.found.setdefault(row.eval_id, row)
-        return rows
+        for problem in page.problems:
+            # The eval behind a bad row cannot be named, so it cannot be marked as gone.
+            self._incomplete(f"listing {_describe(filters)}: row skipped: {problem}")
 
     async def projects(self) -> list[ProjectInfo]:
         if self._projects is None:
@@ -66,8 +73,7 @@ class _Enumerator:
         return self._projects
 
     async def status_bucket(self, status: str) -> None:
-        rows = await self.query(status=status)
-        if not _full(rows):
+        if not _full(await self.query(status=status)):
             return
         projects = await self.projects()
         async with anyio.create_task_group() as tg:
@@ -78,21 +84,20 @@ class _Enumerator:
         orphan_rows: list[EvalListing] = []
         full_versions = []
         for version in range(1, versions + 1):
-            rows = await self.query(version=str(version), status=status)
-            if _full(rows):
+            page = await self.query(version=str(version), status=status)
+            if page is not None and _full(page):
                 full_versions.append(version)
-                orphan_rows += [r for r in rows or () if r.project is None]
+                orphan_rows += [r for r in page.evals if r.project is None]
         if full_versions:
             await self.model_buckets(orphan_rows, status, f"deleted projects, status={status}")
 
     async def project_bucket(self, project: ProjectInfo, status: str) -> None:
-        rows = await self.query(project=project.slug, status=status)
-        if not _full(rows):
+        if not _full(await self.query(project=project.slug, status=status)):
             return
         for version in range(1, project.versions + 1):
-            rows = await self.query(version=str(version), status=status)
-            if _full(rows):
-                mine = [r for r in rows or () if r.project == project.slug]
+            page = await self.query(version=str(version), status=status)
+            if page is not None and _full(page):
+                mine = [r for r in page.evals if r.project == project.slug]
                 await self.model_buckets(
                     mine, status, f"project={project.slug}, version={version}, status={status}")
 
@@ -120,10 +125,9 @@ async def enumerate_evals(client: Client) -> Listing:
     """
     enum = _Enumerator(client)
     first = await client.list_evals()
-    for row in first:
-        enum.found.setdefault(row.eval_id, row)
+    enum.absorb(first, {})
     queries = 1
-    if len(first) >= LIST_LIMIT:
+    if _full(first):
         async with anyio.create_task_group() as tg:
             for status in STATUSES:
                 tg.start_soon(enum.status_bucket, status)
@@ -132,8 +136,8 @@ async def enumerate_evals(client: Client) -> Listing:
     return Listing(evals, enum.complete, enum.warnings, queries)
 
 
-def _full(rows: list[EvalListing] | None) -> bool:
-    return rows is not None and len(rows) >= LIST_LIMIT
+def _full(page: ListPage | None) -> bool:
+    return page is not None and page.rows >= LIST_LIMIT
 
 
 def _describe(filters: dict[str, str]) -> str:

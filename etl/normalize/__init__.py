@@ -34,6 +34,7 @@ from etl.normalize import (
 from etl.normalize._common import Batches, FetchContext, PanelCodec, iso_utc, parse_timestamp
 from etl.normalize._decode import contract_error
 from etl.normalize.evaluations import (
+    ListPage,
     ProjectInfo,
     decode_listing,
     decode_workspace,
@@ -81,6 +82,7 @@ __all__ = [
     "ContractError",
     "FetchContext",
     "ImagePage",
+    "ListPage",
     "PanelCodec",
     "ProjectInfo",
     "contract_error",

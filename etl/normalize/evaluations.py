@@ -57,10 +57,6 @@ class EvalBody(_EvalRow):
     summary: _Summary | None = None
 
 
-class _ListBody(msgspec.Struct):
-    evals: list[_EvalRow]
-
-
 class _Project(msgspec.Struct):
     id: str
     versions: Count = 0
@@ -84,30 +80,58 @@ class ProjectInfo:
     type: str | None
 
 
-_decode_list = decoder(_ListBody)
 _decode_workspace = decoder(_WorkspaceBody)
 decode_get = decoder(EvalBody)
 
 
-def decode_listing(body: bytes) -> list[EvalListing]:
-    """The list endpoint's rows; an entry without an id is a ContractError for panel "list".
+@dataclass(frozen=True)
+class ListPage:
+    """One answer of the list endpoint: the rows that decoded, and why the others did not.
+
+    ``rows`` counts every row sent, good or bad: a page of exactly ``limit`` rows may be
+    truncated whatever its rows hold. One bad row costs its eval, not the listing.
+    """
+
+    evals: list[EvalListing]
+    rows: int
+    problems: list[ContractError]
+
+
+class _ListRows(msgspec.Struct):
+    evals: list[msgspec.Raw]
+
+
+_decode_list_rows = decoder(_ListRows)
+_decode_row = decoder(_EvalRow)
+
+
+def decode_listing(body: bytes) -> ListPage:
+    """The list endpoint's rows, each decoded on its own (see :class:`ListPage`).
 
     ``created_at`` is canonical UTC text (``2026-04-27T20:04:10.904Z``) whatever the offset
     the API wrote, so listings of different runs compare equal when the time is equal.
     """
     try:
-        rows = _decode_list(body).evals
+        rows = _decode_list_rows(body).evals
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise contract_error("list", exc) from None
-    listings = []
-    for i, row in enumerate(rows):
-        eval_id = row.evalId or row.id
-        if not eval_id:
-            raise ContractError(
-                "list", f"$.evals[{i}].evalId", "required field is missing (nor legacy id)"
-            )
-        listings.append(_listing(row, eval_id, "list", f"$.evals[{i}]"))
-    return listings
+    listings: list[EvalListing] = []
+    problems: list[ContractError] = []
+    for i, raw in enumerate(rows):
+        where = f"$.evals[{i}]"
+        try:
+            row = _decode_row(raw)
+            eval_id = row.evalId or row.id
+            if not eval_id:
+                raise ContractError("list", f"{where}.evalId",
+                                    "required field is missing (nor legacy id)")
+            listings.append(_listing(row, eval_id, "list", where))
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            error = contract_error("list", exc)
+            problems.append(ContractError("list", where + error.field[1:], error.problem))
+        except ContractError as exc:
+            problems.append(exc)
+    return ListPage(listings, len(rows), problems)
 
 
 def _listing(row: _EvalRow, eval_id: str, panel: str, where: str) -> EvalListing:

@@ -88,7 +88,7 @@ def test_an_unparsable_timestamp_is_a_contract_error(text: str) -> None:
 
 
 def test_decode_listing_reads_current_and_legacy_rows() -> None:
-    listings = decode_listing((PAYLOADS / "list.json").read_bytes())
+    listings = decode_listing((PAYLOADS / "list.json").read_bytes()).evals
     assert listings == [
         EvalListing("huUF720inUcymARwqAGK", "done", "chess-pieces-fmhpz", "4", None,
                     "2026-04-27T20:04:10.904Z"),
@@ -102,23 +102,35 @@ def test_decode_listing_reads_current_and_legacy_rows() -> None:
 
 
 def test_decode_listing_of_an_empty_workspace() -> None:
-    assert decode_listing(b'{"evals": []}') == []
+    page = decode_listing(b'{"evals": []}')
+    assert (page.evals, page.rows, page.problems) == ([], 0, [])
 
 
-def test_a_list_entry_without_an_id_is_a_contract_error() -> None:
+def test_a_list_entry_without_an_id_costs_only_that_row() -> None:
     body = payload("list")
     del body["evals"][2]["id"]
-    with pytest.raises(ContractError) as caught:
-        decode_listing(encode(body))
-    assert (caught.value.panel, caught.value.field) == ("list", "$.evals[2].evalId")
+    page = decode_listing(encode(body))
+    assert page.rows == len(body["evals"]) and len(page.evals) == page.rows - 1
+    [problem] = page.problems
+    assert (problem.panel, problem.field) == ("list", "$.evals[2].evalId")
 
 
 @pytest.mark.parametrize(("body", "field"), [
-    (b'{"evals": [{"evalId": "a", "status": 3}]}', "$.evals[0].status"),
+    (b'{"evals": [{"evalId": "a", "status": 3}, {"evalId": "b", "status": "done"}]}',
+     "$.evals[0].status"),
+    (b'{"evals": [{"evalId": "b", "status": "done"}, '
+     b'{"evalId": "a", "status": "done", "createdAt": "soon"}]}', "$.evals[1].createdAt"),
+])
+def test_a_bad_row_is_reported_with_its_field_and_the_rest_kept(body: bytes, field: str) -> None:
+    page = decode_listing(body)
+    assert [e.eval_id for e in page.evals] == ["b"] and page.rows == 2
+    assert [(p.panel, p.field) for p in page.problems] == [("list", field)]
+
+
+@pytest.mark.parametrize(("body", "field"), [
     (b'{"evals": {"evalId": "a"}}', "$.evals"),
-    (b'{"evals": [{"evalId": "a", "status": "done", "createdAt": "soon"}]}',
-     "$.evals[0].createdAt"),
     (b"{}", "$.evals"),
+    (b"[]", "$"),
 ])
 def test_listing_shape_errors_name_the_field(body: bytes, field: str) -> None:
     with pytest.raises(ContractError) as caught:
@@ -133,7 +145,7 @@ def test_a_truncated_listing_is_malformed_json() -> None:
 
 
 def test_listing_batch_is_evaluations_rows_without_summary() -> None:
-    listings = decode_listing((PAYLOADS / "list.json").read_bytes())
+    listings = decode_listing((PAYLOADS / "list.json").read_bytes()).evals
     batch = listing_batch(listings + listings[:1], "acme", "run-9", FETCHED_AT)
     assert batch.schema.equals(TABLES["evaluations"].schema, check_metadata=True)
     table = batch.to_pylist()

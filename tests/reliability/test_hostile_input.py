@@ -21,8 +21,10 @@ from urllib.parse import quote
 import pyarrow.parquet as pq
 import pytest
 
+from etl import config as config_module
 from etl import publish
-from etl.errors import ContractError, EtlError, TransientError
+from etl.config import KEY_ENV
+from etl.errors import ConfigError, ContractError, EtlError, TransientError
 from etl.export import RunSummary
 from etl.schemas import TABLES
 from etl.simulator import SimHandle
@@ -251,11 +253,14 @@ LIST_ERRORS = [
     Case("list", "malformed", malformed, "malformed JSON"),
     Case("list", "root is a list", wrong_root, "$"),
     Case("list", "evals wrong type", setting(("evals",), {}), "$.evals"),
+    Case("list", "evals missing", dropping(("evals",)), "$.evals"),
+    Case("list", "NaN", non_finite(("evals", 0, "versionId"), "NaN"), "$.evals[0].versionId"),
+]
+# A bad row costs its own eval only: the rest of the listing, and of the run, goes on.
+LIST_ROW_ERRORS = [
     Case("list", "row status wrong type", setting(("evals", 2, "status"), 5),
          "$.evals[2].status"),
     Case("list", "row id missing", dropping(("evals", 1, "evalId")), "$.evals[1].evalId"),
-    Case("list", "evals missing", dropping(("evals",)), "$.evals"),
-    Case("list", "NaN", non_finite(("evals", 0, "versionId"), "NaN"), "$.evals[0].versionId"),
 ]
 LIST_ACCEPTED = [
     Case("list", "unknown fields", unknown_fields((), ("evals", 0))),
@@ -458,6 +463,19 @@ def test_a_hostile_listing_fails_the_run_and_keeps_the_published_data(
     assert yesterday.outside() == outside
 
 
+@pytest.mark.parametrize("case", LIST_ROW_ERRORS, ids=str)
+def test_a_bad_listing_row_skips_its_eval_and_the_run_goes_on(
+    world: World, sandbox: Sandbox, case: Case
+) -> None:
+    summary = _export(world, sandbox, [case])
+    assert summary.evals_listed == WORKSPACE["evals"] - 1
+    assert any(case.field in w and "list" in w for w in summary.warnings), summary.warnings
+    exported = set(table(sandbox.out, "evaluations").column("eval_id").to_pylist())
+    truth = set(table(world.truth, "evaluations").column("eval_id").to_pylist())
+    assert len(truth - exported) == 1
+    assert all(table(sandbox.out, "evaluations").column("listed").to_pylist())
+
+
 @pytest.mark.parametrize("case", LIST_ACCEPTED, ids=str)
 def test_an_odd_but_valid_listing_gives_the_clean_data(
     world: World, sandbox: Sandbox, case: Case
@@ -485,7 +503,7 @@ def test_eval_ids_with_path_or_quote_characters_stay_data(
         by_id[new] = by_id[old]  # the simulator serves the eval's data under its new id too
     before = sandbox.outside()
     try:
-        summary = _export(world, sandbox, renames=renames)
+        _export(world, sandbox, renames=renames)
     finally:
         for new in renames.values():
             del by_id[new]
@@ -493,15 +511,7 @@ def test_eval_ids_with_path_or_quote_characters_stay_data(
     expected = {(renames.get(k[0], k[0]), *k[1:]): s for k, s in states(world.truth).items()}
     got = states(sandbox.out)
     assert set(got) == set(expected)
-    if hostile == DOT_SEGMENTS:
-        # URLs normalise dot segments away even when escaped: such an eval cannot be
-        # addressed, and none of its units may pass for fetched; the others are untouched.
-        assert summary.status == "partial"
-        assert {got[k] for k in got if k[0] in hostile} <= {"unavailable", "error"}
-        assert {k: s for k, s in got.items() if k[0] not in hostile} == {
-            k: s for k, s in expected.items() if k[0] not in hostile}
-        assert published_mismatches(sandbox.out, world.truth) == []
-        return
+    # Dot segments too: the path is sent exactly as quoted (%2E%2E), never normalised away.
     assert got == expected
     assert dataset(sandbox.out) == _renamed_dataset(world.truth, renames)
     # The next run reads those ids back from the previous snapshot and merges around them.
@@ -567,11 +577,11 @@ def test_the_app_link_keeps_a_hostile_slug_inside_one_path_segment(
     assert all(u.startswith(prefix) for u in links)
 
 
-def test_a_workspace_slug_that_is_a_dot_segment_ends_with_a_typed_error(
+def test_a_workspace_slug_that_is_a_dot_segment_is_refused_as_configuration(
     sandbox: Sandbox,
 ) -> None:
     before = sandbox.outside()
-    with simulator(**WORKSPACE, workspace="..") as sim, pytest.raises(EtlError):
-        run(sim, sandbox.out, log=sandbox.log, **CRAWL)
+    for slug in ("..", "."):
+        with pytest.raises(ConfigError, match="not a workspace slug"):
+            config_module.load(None, overrides={"workspace": slug}, environ={KEY_ENV: "k"})
     assert sandbox.outside() == before
-    assert publish.current_snapshot(sandbox.out) is None
