@@ -118,8 +118,8 @@ def test_a_list_entry_without_an_id_costs_only_that_row() -> None:
 @pytest.mark.parametrize(("body", "field"), [
     (b'{"evals": [{"evalId": "a", "status": 3}, {"evalId": "b", "status": "done"}]}',
      "$.evals[0].status"),
-    (b'{"evals": [{"evalId": "b", "status": "done"}, '
-     b'{"evalId": "a", "status": "done", "createdAt": "soon"}]}', "$.evals[1].createdAt"),
+    ((b'{"evals": [{"evalId": "b", "status": "done"}, '
+      b'{"evalId": "a", "status": "done", "createdAt": "soon"}]}'), "$.evals[1].createdAt"),
 ])
 def test_a_bad_row_is_reported_with_its_field_and_the_rest_kept(body: bytes, field: str) -> None:
     page = decode_listing(body)
