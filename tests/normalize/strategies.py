@@ -57,7 +57,9 @@ names = st.one_of(st.sampled_from(AWKWARD_NAMES), text)
 ids = st.text(_CHARS, min_size=1, max_size=24)
 splits = st.one_of(st.sampled_from(["train", "valid", "test", "all"]), text)
 metric = st.one_of(st.floats(0.0, 1.0), st.sampled_from([0, 1]))  # the docs write "precision": 0
-fraction = st.floats(0.0, 1.0)
+# No exponent notation: "5e-05" cut after its "5" is a value error, not malformed JSON; that is
+# pinned by test_a_body_cut_inside_a_number_is_malformed, not left to chance here.
+fraction = st.floats(0.0, 1.0).map(lambda x: x if x >= 1e-4 else 0.0)
 finite = st.floats(allow_nan=False, allow_infinity=False)
 count = st.one_of(st.integers(0, 10_000), st.just(2**63 - 1))
 small_int = st.integers(-(2**63) + 1, 2**63 - 1)
