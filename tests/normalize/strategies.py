@@ -1,9 +1,9 @@
 """Hypothesis strategies for the normalizer properties: valid payloads per panel, the
 contract's shape as a small spec, and broken payloads derived from valid ones.
 
-Valid payloads follow ``/work/shared/api-contract.md`` §3-§9 and §17: awkward class names,
+Valid payloads follow ``../shared/api-contract.md`` §3-§9 and §17: awkward class names,
 sizes down to 0, optional fields randomly left out, nulls where the contract allows them and
-unknown ``x-…`` fields sprinkled on every object (never on objects whose keys are data, such
+unknown ``x-…`` fields now and then on any object (never on objects whose keys are data, such
 as ``splits``, ``perClass`` and ``perThreshold``, where an extra key would be a new row).
 
 The spec (``spec_for``) is written from the contract, independently of ``etl.normalize``'s
