@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("evals-etl: interrupted; the published dataset is unchanged", file=sys.stderr)
         return 130
-    except Exception as exc:  # noqa: BLE001 - the last line of defence, keeps the key out
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         print(f"evals-etl: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_UNEXPECTED
 
@@ -151,13 +151,22 @@ def _normalize(args: argparse.Namespace) -> int:
 
 def _views(args: argparse.Namespace) -> int:
     from etl import publish, views
+    from etl.errors import PublishError
 
-    snapshot = publish.current_snapshot(args.out)
-    if snapshot is None:
+    # Checked before the lock too, so a mistyped --out gets no state/ folder created in it.
+    if publish.current_snapshot(args.out) is None:
         print(f"evals-etl: nothing published in {args.out} yet; run `evals-etl export`",
               file=sys.stderr)
         return EXIT_USAGE
-    views.build_database(args.out / "evals.duckdb", snapshot / "tables")
+    # Under the run lock, so an export cannot switch snapshots between our read of the
+    # current one and our rename of evals.duckdb (which would show the old one again).
+    with publish.RunLock(args.out) as lock:
+        if lock.note:
+            print(f"evals-etl: {lock.note}", file=sys.stderr)
+        snapshot = publish.current_snapshot(args.out)
+        if snapshot is None:
+            raise PublishError(f"{args.out} lost its published snapshot meanwhile")
+        views.build_database(args.out / "evals.duckdb", snapshot / "tables")
     print(f"built {args.out / 'evals.duckdb'} ({len(views.view_names(args.out / 'evals.duckdb'))} views)")
     return 0
 

@@ -1,6 +1,7 @@
 """Configuration: parsed once from TOML, the environment and CLI flags into frozen objects.
 
-This is the only module that reads ``os.environ`` or a config file. Every default lives
+This is the only module that reads ``os.environ`` or a config file (besides the test-only
+crash hook in ``crashpoints``). Every default lives
 here; ``configs/example.toml`` documents the same values and a test keeps the two in step.
 The API key is held in a :class:`Secret` whose ``repr`` is ``***``, so it cannot leak
 through a log line, a traceback or a dataclass ``repr``.
@@ -115,7 +116,8 @@ def load(
         (raw.setdefault(section, {}) if section else raw)[name] = value
 
     key_file = raw.get("api", {}).pop("key_file", None)
-    key_value = env.get(KEY_ENV) or _read_key_file(key_file, path)
+    # Stripped like the key file: a trailing newline would be an illegal header character.
+    key_value = (env.get(KEY_ENV) or "").strip() or _read_key_file(key_file, path)
     sections = {name: _build(cls, raw.pop(name, {}), name) for name, cls in _SECTIONS.items()}
     api: ApiConfig = sections["api"]
     if key_value:
@@ -181,7 +183,7 @@ def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
     if isinstance(default, tuple):
         if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where} must be a list of strings")
-        return tuple(value)
+        return tuple(dict.fromkeys(value))  # a split given twice is fetched once
     if isinstance(default, Path):
         return Path(str(value)).expanduser()
     if isinstance(default, bool):

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-import anyio
 import msgspec
 import pyarrow as pa
 from anyio.abc import TaskGroup
@@ -31,6 +30,7 @@ from etl.normalize import PANELS, FetchContext, contract_error
 from etl.normalize.image_predictions import normalize_page
 from etl.panels import EvalListing, PanelRequest, PreviousState
 from etl.plan import EvalPlan, plan_run
+from etl.tasks import task_group
 
 
 class Sink(Protocol):
@@ -59,8 +59,6 @@ class CrawlResult:
     evals_exported: int
     http: HttpStats
     aborted: str | None = None
-    planned_evals: int = 0
-    skipped_units: int = 0
 
 
 async def crawl(
@@ -71,9 +69,12 @@ async def crawl(
     previous: PreviousState | None,
     progress: Callable[[ProgressEvent], None] | None = None,
 ) -> CrawlResult:
-    """List, plan and fetch. Raises :class:`AuthError` (the key was refused) and, when the
-    listing itself cannot be had, the API error that stopped it; a run that loses the API
-    midway returns with ``aborted`` set and every unfinished unit recorded."""
+    """List, plan and fetch.
+
+    Raises :class:`AuthError` (the key was refused, at any point: the run ends at once) and,
+    when the listing itself cannot be had, the API error that stopped it. A run that spends
+    its retry budget midway returns with ``aborted`` set and every unfinished unit recorded.
+    """
     started = time.monotonic()
     async with Http(config.api, config.crawl) as http:
         client = Client(http, config.workspace)
@@ -91,7 +92,6 @@ async def crawl(
         evals_exported=len(engine.evals_ok),
         http=http.stats,
         aborted=engine.aborted,
-        planned_evals=len(plans),
     )
 
 
@@ -124,8 +124,8 @@ class _Engine:
         self._queue.extend(units)
         self._tick()
         try:
-            async with anyio.create_task_group() as tg:
-                for _ in range(min(self.config.crawl.concurrency, len(units)) or 0):
+            async with task_group() as tg:
+                for _ in range(min(self.config.crawl.concurrency, len(units))):
                     tg.start_soon(self._worker, tg)
         finally:
             # Whatever stopped the run, every planned unit still ends in an outcome.
@@ -154,50 +154,57 @@ class _Engine:
             self._record(outcome)
 
     async def _fetch(self, unit: PanelRequest) -> ledger.Outcome:
-        attempts = requests = 0
+        cost = _Cost()
         try:
             if unit.panel == "image-predictions":
-                batches, attempts, requests, fetched_at = await self._images(unit)
+                batches, fetched_at = await self._images(unit, cost)
             else:
+                cost.requests = 1
                 response = await self.client.panel(unit)
-                attempts, requests, fetched_at = response.attempts, 1, response.fetched_at
+                cost.attempts, fetched_at = response.attempts, response.fetched_at
                 await self.sink.archive(unit, unit.query(), fetched_at, response.body)
                 batches = PANELS[unit.panel].normalize(response.value, self._ctx(unit, fetched_at))
         except (AuthError, RetryBudgetExhausted):
             raise
         except msgspec.ValidationError as exc:
             return ledger.from_error(unit, contract_error(unit.panel, exc, unit.eval_id),
-                                     attempts, requests)
-        except (ApiError, ContractError) as exc:
-            return ledger.from_error(unit, exc, attempts, requests)
+                                     cost.attempts, cost.requests)
+        except ApiError as exc:
+            # The failing request's attempts come on top of those of the pages that worked.
+            attempts = cost.attempts + exc.attempts if unit.panel == "image-predictions" \
+                else exc.attempts
+            return ledger.from_error(unit, exc, attempts, cost.requests)
+        except ContractError as exc:
+            return ledger.from_error(unit, exc, cost.attempts, cost.requests)
         except Exception as exc:  # noqa: BLE001 - a bug on one payload must not sink the run
             return ledger.Outcome(unit, "error", None, "internal_error",
                                   f"eval {unit.eval_id!r}, panel {unit.panel!r}: "
-                                  f"{type(exc).__name__}: {exc}", attempts, requests)
+                                  f"{type(exc).__name__}: {exc}", cost.attempts, cost.requests)
         await self.sink.emit(self._ctx(unit, fetched_at), batches)
         self.evals_ok.add(unit.eval_id)
-        return ledger.ok(unit, attempts, requests)
+        return ledger.ok(unit, cost.attempts, cost.requests)
 
-    async def _images(
-        self, unit: PanelRequest
-    ) -> tuple[dict[str, pa.Table], int, int, datetime]:
+    async def _images(self, unit: PanelRequest, cost: _Cost) -> tuple[dict[str, pa.Table], datetime]:
         """All pages of one image-predictions unit.
 
-        A ``totalImages`` that changes between pages means the eval changed under us: start
-        the unit over once, then give up with a contract error.
+        Pages that disagree on ``totalImages``, or that together hold fewer images than it
+        (a short page in the middle), mean the eval changed under us: start the unit over
+        once, then give up with a contract error. (An id repeated across pages is kept once:
+        that is not a shortfall, the pages did cover the total.)
         """
-        attempts = requests = 0
-        totals: list[int] = []
+        problem = ""
         for _ in range(2):
-            pages = _ImagePages(self, unit)
+            pages = _ImagePages(self, unit, cost)
             await pages.fetch()
-            attempts += pages.attempts
-            requests += pages.requests
-            if len(pages.totals) == 1:
-                return pages.tables(), attempts, requests, pages.fetched_at
-            totals = sorted(pages.totals)
-        raise ContractError("image-predictions", "totalImages",
-                            f"changed between pages ({totals}) twice in a row", unit.eval_id)
+            if len(pages.totals) > 1:
+                problem = f"changed between pages ({sorted(pages.totals)})"
+            elif pages.received < min(pages.totals):
+                problem = (f"promised {min(pages.totals)} images, the pages held "
+                           f"{pages.received}")
+            else:
+                return pages.tables(), pages.fetched_at
+        raise ContractError("image-predictions", "totalImages", f"{problem}, twice in a row",
+                            unit.eval_id)
 
     def _ctx(self, unit: PanelRequest, fetched_at: datetime) -> FetchContext:
         return FetchContext(self.config.workspace, self.run_id, fetched_at, unit)
@@ -214,19 +221,27 @@ class _Engine:
                                         self.client.http.stats.requests))
 
 
+@dataclass
+class _Cost:
+    """What one unit spent: HTTP attempts (retries included) and requests (pages)."""
+
+    attempts: int = 0
+    requests: int = 0
+
+
 class _ImagePages:
     """One pass over the pages of an image-predictions unit: the first page, then the rest
     concurrently (the first reveals ``totalImages``), each normalized as it arrives."""
 
-    def __init__(self, engine: _Engine, unit: PanelRequest) -> None:
+    def __init__(self, engine: _Engine, unit: PanelRequest, cost: _Cost) -> None:
         self.engine = engine
         self.unit = unit
+        self.cost = cost
         self.size = engine.config.crawl.image_page_size
         self.seen: set[str] = set()  # image ids already kept: a repeat on a later page is dropped
         self.parts: dict[str, list[pa.RecordBatch]] = {}
         self.totals: set[int] = set()
-        self.failures: list[Exception] = []
-        self.attempts = self.requests = 0
+        self.received = 0  # images the pages held, repeats included
         self.fetched_at = datetime.now(UTC)
 
     async def fetch(self) -> None:
@@ -235,31 +250,20 @@ class _ImagePages:
         stride = len(first.value.images)
         if not stride:
             return
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:  # the first failing page decides the unit
             for offset in range(stride, first.value.total_images, stride):
-                tg.start_soon(self._page, offset, tg)
-        if self.failures:
-            # The first failing page decides the unit. Raised here, unwrapped: a task group
-            # would hide its type in an ExceptionGroup (a spent retry budget must still stop
-            # the run, a contract error must still name its field).
-            raise self.failures[0]
-
-    async def _page(self, offset: int, tg: TaskGroup) -> None:
-        try:
-            await self._get(offset)
-        except Exception as exc:  # noqa: BLE001 - re-raised by fetch()
-            self.failures.append(exc)
-            tg.cancel_scope.cancel()
+                tg.start_soon(self._get, offset)
 
     async def _get(self, offset: int) -> Response:
         engine, unit = self.engine, self.unit
+        self.cost.requests += 1
         response = await engine.client.image_page(unit, offset, self.size)
-        self.attempts += response.attempts
-        self.requests += 1
+        self.cost.attempts += response.attempts
         query = {**unit.query(), "offset": str(offset), "limit": str(self.size)}
         await engine.sink.archive(unit, query, response.fetched_at, response.body)
         page = response.value
         self.totals.add(page.total_images)
+        self.received += len(page.images)
         ctx = engine._ctx(unit, response.fetched_at)
         for table, batch in normalize_page(page, ctx, self.seen).items():
             self.parts.setdefault(table, []).append(batch)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,6 +159,9 @@ def _summarize(
         for o in outcomes
         if o.state in ("error", "unavailable")
     ]
+    if not result.listing_complete:
+        # Evals the listing could not reach are missing from this run: say so in its status.
+        problems = [f"listing incomplete: {w}" for w in result.warnings] + problems
     if result.aborted:
         status = "failed"
         problems.insert(0, f"run stopped early: {result.aborted}")
@@ -192,7 +194,7 @@ def _run_row(workspace: str, s: RunSummary, started: datetime, finished: datetim
 
 
 def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
-           keep: int = 3) -> int:
+           keep: int | None = None) -> int:
     """Re-normalize the units a run fetched, from its raw archive, without calling the API.
 
     Only units that are current and came from ``run_id`` are rebuilt; a unit whose payload no
@@ -241,10 +243,11 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
                 [ledger.outcomes_batch(failed_outcomes, ws, run_id, now)]
             ),
             run_row=TABLES["runs"].schema.empty_table(),
-            listings=None, keep=keep, build_views=views.build_database,
+            listings=None, build_views=views.build_database,
+            # A replay adds a snapshot; it must not prune the ones the user chose to keep.
+            keep=keep or 1 + sum(p.is_dir() for p in (out / "snapshots").iterdir()),
         )
         reporter.event("replayed", run_id=run_id, units=len(units), errors=len(failed))
         return len(units)
 
 
-ProgressCallback = Callable[[int, int, int], None]

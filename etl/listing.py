@@ -20,6 +20,7 @@ from etl.client import LIST_LIMIT, Client
 from etl.errors import BadRequestError, ContractError, NotFoundError, TransientError
 from etl.normalize.evaluations import ListPage, ProjectInfo
 from etl.panels import EvalListing
+from etl.tasks import task_group
 
 STATUSES = ("running", "done", "failed")
 
@@ -29,7 +30,6 @@ class Listing:
     evals: list[EvalListing]
     complete: bool
     warnings: list[str] = field(default_factory=list)
-    queries: int = 0
 
 
 class _Enumerator:
@@ -37,6 +37,7 @@ class _Enumerator:
         self.client = client
         self.found: dict[str, EvalListing] = {}
         self.memo: dict[tuple[tuple[str, str], ...], ListPage | None] = {}
+        self._locks: dict[tuple[tuple[str, str], ...], anyio.Lock] = {}
         self.complete = True
         self.warnings: list[str] = []
         self._projects: list[ProjectInfo] | None = None
@@ -44,16 +45,20 @@ class _Enumerator:
     async def query(self, **filters: str) -> ListPage | None:
         """One list call (memoized); a failed partition makes the listing incomplete."""
         key = tuple(sorted(filters.items()))
-        if key in self.memo:
-            return self.memo[key]
+        # Project buckets run concurrently and share the workspace-wide version queries:
+        # the lock makes the second asker wait for the first answer instead of resending.
+        async with self._locks.setdefault(key, anyio.Lock()):
+            if key not in self.memo:
+                self.memo[key] = await self._send(filters)
+        return self.memo[key]
+
+    async def _send(self, filters: dict[str, str]) -> ListPage | None:
         try:
-            page: ListPage | None = await self.client.list_evals(**filters)
+            page = await self.client.list_evals(**filters)
         except (TransientError, BadRequestError, NotFoundError, ContractError) as exc:
             self._incomplete(f"listing {_describe(filters)} failed: {exc}")
-            page = None
-        self.memo[key] = page
-        if page is not None:
-            self.absorb(page, filters)
+            return None
+        self.absorb(page, filters)
         return page
 
     def absorb(self, page: ListPage, filters: dict[str, str]) -> None:
@@ -76,7 +81,7 @@ class _Enumerator:
         if not _full(await self.query(status=status)):
             return
         projects = await self.projects()
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for project in projects:
                 tg.start_soon(self.project_bucket, project, status)
         # Evals of deleted projects: only version- and model-filtered calls can reach them.
@@ -126,14 +131,12 @@ async def enumerate_evals(client: Client) -> Listing:
     enum = _Enumerator(client)
     first = await client.list_evals()
     enum.absorb(first, {})
-    queries = 1
     if _full(first):
-        async with anyio.create_task_group() as tg:
+        async with task_group() as tg:
             for status in STATUSES:
                 tg.start_soon(enum.status_bucket, status)
-        queries += len(enum.memo)
     evals = sorted(enum.found.values(), key=lambda e: e.eval_id)
-    return Listing(evals, enum.complete, enum.warnings, queries)
+    return Listing(evals, enum.complete, enum.warnings)
 
 
 def _full(page: ListPage | None) -> bool:

@@ -5,7 +5,8 @@ recommendations once per eval; performance-by-class and confusion-matrix per spl
 confusion-matrix, vector-analysis and image-predictions (``split=all``) per confidence
 variant. Incremental runs select by set, not by cursor: an eval is refetched when it is new,
 when its listed fields changed, or when it was not done last time; otherwise only its units
-whose last outcome was not ``ok`` (or that the config newly asks for) are fetched.
+whose last outcome was neither ``ok`` nor ``not_materialized`` (or that the config newly
+asks for) are fetched.
 """
 
 from __future__ import annotations
@@ -51,9 +52,8 @@ def plan_eval(
     reason = _refetch_reason(listing, previous)
     if reason is None:
         assert previous is not None
-        pending = tuple(
-            u for u in units if previous.units.get((u.eval_id, u.panel, u.params)) != "ok"
-        )
+        pending = tuple(u for u in units if _worth_another_try(
+            previous.units.get((u.eval_id, u.panel, u.params))))
         if not pending:
             return None
         units, reason = list(pending), "panels not ok last time"
@@ -65,6 +65,13 @@ def plan_eval(
             tuple(u for u in units if u.panel != "get"), reason,
         )
     return EvalPlan(listing, tuple(units), (), reason)
+
+
+def _worth_another_try(state: str | None) -> bool:
+    # A variant that was never materialized stays so for a done eval (api-contract §17: no
+    # retry); it is asked again only when the eval's listing changes. None: a unit the
+    # config newly asks for.
+    return state not in ("ok", "not_materialized")
 
 
 def _refetch_reason(listing: EvalListing, previous: PreviousState | None) -> str | None:

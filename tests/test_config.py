@@ -96,3 +96,13 @@ def test_bad_toml_is_a_config_error(tmp_path: Path) -> None:
     path.write_text("workspace = \n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         config.load(path, environ=ENV)
+
+
+def test_repeated_splits_are_fetched_once_and_the_env_key_is_stripped() -> None:
+    from etl import config as config_module
+
+    cfg = config_module.load(None, overrides={"workspace": "acme",
+                                               "crawl.splits": ["test", "test", "valid"]},
+                             environ={"ROBOFLOW_API_KEY": " k-123\n"})
+    assert cfg.crawl.splits == ("test", "valid")
+    assert cfg.api.key is not None and cfg.api.key.reveal() == "k-123"

@@ -101,6 +101,7 @@ def test_a_partition_full_at_the_finest_level_is_a_recorded_warning(tmp_path: Pa
         summary = export(sim, tmp_path / "out", splits=("test",), concurrency=16)
     assert 200 <= summary.evals_listed < 260
     assert any("cap" in w for w in summary.warnings)
+    assert summary.status == "partial" and summary.exit_code == 3
     # An incomplete listing never marks the unseen evals as gone.
     assert all(table(tmp_path / "out", "evaluations").column("listed").to_pylist())
 
@@ -133,3 +134,33 @@ def test_deadline_publishes_what_is_complete(tmp_path: Path) -> None:
         again = export(sim, out)
     assert again.status in ("success", "partial")
     assert "not_finished" not in table(out, "panel_status").column("error_code").to_pylist()
+
+
+def test_missing_panels_do_not_spend_the_retry_budget(tmp_path: Path) -> None:
+    # Many done evals with a panel that always answers 409, and no budget for outages: a
+    # healthy API must still give a partial run, not "the API is down".
+    with simulator(seed=6, evals=12, missing_panel_rate=0.5, running_rate=0,
+                   failed_rate=0) as sim:
+        summary = export(sim, tmp_path / "out", retry_budget=0, not_done_attempts=3)
+    assert summary.status == "partial"  # not "failed": no budget was needed
+    status = table(tmp_path / "out", "panel_status").to_pylist()
+    unavailable = {r["eval_id"] for r in status if r["state"] == "unavailable"}
+    assert len(unavailable) == 6
+    assert all(r["error_code"] == "model_eval_not_done" for r in status
+               if r["state"] == "unavailable")
+
+
+def test_image_pages_that_hold_fewer_images_than_promised_fail_the_unit(tmp_path: Path) -> None:
+    def short_pages(kind: str, eval_id: str, body: dict) -> dict:
+        if kind == "image-predictions" and body.get("offset", 0) > 0:
+            body = {**body, "images": body["images"][: len(body["images"]) // 2]}
+        return body
+
+    with simulator(seed=7, evals=2, images=(50, 60), running_rate=0, failed_rate=0,
+                   missing_panel_rate=0, mutate=short_pages) as sim:
+        export(sim, tmp_path / "out", image_page_size=10)
+    rows = [r for r in table(tmp_path / "out", "panel_status").to_pylist()
+            if r["panel"] == "image-predictions"]
+    assert rows and all(r["state"] == "error" for r in rows)
+    assert all("totalImages" in r["message"] and "promised" in r["message"] for r in rows)
+    assert table(tmp_path / "out", "image_predictions").num_rows == 0

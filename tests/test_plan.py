@@ -75,3 +75,12 @@ def test_plan_run_is_independent_of_list_order() -> None:
     a = EvalListing("a", "done", "p", "1", None, None)
     b = EvalListing("b", "failed", "p", "1", None, None)
     assert plan_run([a, b], CrawlConfig(), None) == plan_run([b, a], CrawlConfig(), None)
+
+
+def test_a_variant_never_materialized_is_not_asked_again_until_the_eval_changes() -> None:
+    previous = _previous()
+    key = ("e1", "vector-analysis", "")
+    previous.units[key] = "not_materialized"  # type: ignore[index]
+    assert plan_eval(DONE, CrawlConfig(), previous) is None
+    moved = EvalListing("e1", "done", "p", "2", None, DONE.created_at)
+    assert plan_eval(moved, CrawlConfig(), previous) is not None
