@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
 import re
 import time
 import warnings
@@ -34,7 +33,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pds
 
-from etl import crashpoints, schemas
+from etl import crashpoints, publish, schemas
 from etl.dialects import POSTGRESQL, Dialect, WarehouseUri
 from etl.errors import ConfigError, LockHeldError, PublishError
 
@@ -47,12 +46,12 @@ _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def _schema_version() -> int:
-    """A number that changes whenever a table, column, type, nullability or grain changes."""
-    described = [
-        [t.name, list(t.grain), [[f.name, str(f.type), f.nullable] for f in t.schema]]
-        for t in schemas.TABLES.values()
-    ]
-    return int(hashlib.sha256(json.dumps(described).encode()).hexdigest()[:12], 16)
+    """The snapshots' ``schema_version`` (its first 48 bits) as the integer the warehouse keeps.
+
+    It changes whenever a table, column, type, nullability or grain changes, and an operator
+    can match a warehouse's version to a manifest: ``f"{version:012x}"`` is its prefix.
+    """
+    return int(publish.schema_version()[:12], 16)
 
 
 SCHEMA_VERSION = _schema_version()
@@ -95,16 +94,11 @@ class Dataset:
 
     @classmethod
     def open(cls, out: Path) -> Dataset:
-        link = Path(out) / "tables"
-        if not link.exists():
+        snapshot = publish.current_snapshot(out)
+        if snapshot is None:
             raise PublishError(f"nothing published in {out} yet; run `evals-etl export` first")
-        tables_dir = link.resolve()
-        manifest = tables_dir.parent / "manifest.json"
-        try:
-            run_id = json.loads(manifest.read_text(encoding="utf-8")).get("run_id")
-        except (OSError, ValueError) as exc:
-            raise PublishError(f"cannot read the manifest {manifest}: {exc}") from exc
-        return cls(tables_dir, run_id, tables_dir.parent.name)
+        run_id = publish.read_manifest(snapshot).get("run_id")
+        return cls(snapshot.resolve() / publish.LINK, run_id, snapshot.name)
 
     def arrow(self, table: schemas.Table) -> pds.Dataset:
         folder = self.tables_dir / table.name
@@ -193,15 +187,22 @@ def load(out: Path, uri: str, *, schema: str = DEFAULT_SCHEMA,
 
 @contextmanager
 def _warehouse_errors(target: WarehouseUri) -> Iterator[None]:
-    import adbc_driver_manager
-
+    driver_errors = _driver_errors()
     try:
         yield
-    except adbc_driver_manager.Error as exc:
+    except driver_errors as exc:
         # from None: the driver's exception may quote the URI; only the redacted text leaves.
         raise PublishError(f"warehouse {target.masked}: {target.redact(str(exc))}") from None
     except (pa.ArrowException, OSError) as exc:
         raise PublishError(f"cannot read the published dataset: {exc}") from exc
+
+
+def _driver_errors() -> tuple[type[Exception], ...]:
+    try:
+        import adbc_driver_manager
+    except ImportError:  # no driver without it either: _connection names the extra to install
+        return ()
+    return (adbc_driver_manager.Error,)
 
 
 @contextmanager

@@ -14,7 +14,7 @@ PURE = ["errors.py", "panels.py", "schemas.py", "plan.py", "ledger.py",
 IO_LIBRARIES = {"aiohttp", "duckdb", "adbc_driver_manager", "adbc_driver_postgresql", "socket",
                 "requests", "urllib", "pyarrow.parquet"}
 ONLY = {  # library -> the modules that may import it
-    "duckdb": {"views.py", "publish.py", "warehouse.py"},
+    "duckdb": {"views.py", "publish.py", "merge.py", "warehouse.py"},
     "adbc_driver_postgresql": {"warehouse.py"},
     "adbc_driver_manager": {"warehouse.py"},
 }

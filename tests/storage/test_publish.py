@@ -23,6 +23,7 @@ from storage_scenario import (
     run_row,
     stage,
     status_table,
+    unit_rows,
     units,
 )
 
@@ -30,6 +31,7 @@ from etl import publish, views
 from etl.errors import PublishError
 from etl.panels import EvalListing, PanelRequest
 from etl.schemas import TABLES
+from etl.writer import StagingWriter
 
 State = dict[str, list[dict[str, Any]]]
 
@@ -275,3 +277,45 @@ def test_a_replay_rebuilds_units_without_touching_their_status(tmp_path: Path) -
     assert len(tables["vector_clusters"]) == 3 and len(tables["runs"]) == 1
     assert len(tables["recommendations"]) == 3  # a failed replay keeps the rows it had
     assert publish.current_snapshot(tmp_path) == tmp_path / "snapshots" / "000002-r1"
+
+
+def stage_unit(staging: Path, run_id: str, request: PanelRequest, **override: Any) -> None:
+    with StagingWriter(staging / "tables") as writer:
+        for table, rows in unit_rows(request, run_id, **override).items():
+            writer.write(table, pa.Table.from_pylist(rows, schema=TABLES[table].schema))
+
+
+def publish_staged(out: Path, run_id: str, ok: list[PanelRequest]) -> None:
+    publish.publish(out, run_id=run_id, staging=out / "staging" / run_id, ok_units=ok,
+                    attempted_units=ok, panel_status=status_table(ok, [], run_id),
+                    run_row=run_row(run_id), listings=None, keep=3,
+                    build_views=views.build_database)
+
+
+def test_fresh_map_results_set_task_type_over_the_previous_row(tmp_path: Path) -> None:
+    get, map_results = PanelRequest("e1", "get"), PanelRequest("e1", "map-results")
+    publish_run(tmp_path, "r1", [get, map_results])
+    assert read_tables(tmp_path)["evaluations"][0]["task_type"] == "task_type-0"
+    # r2 refetches map-results only: the evaluations row is r1's, its task_type is not.
+    stage_unit(tmp_path / "staging" / "r2", "r2", map_results, task_type="semantic-segmentation")
+    publish_staged(tmp_path, "r2", [map_results])
+    (row,) = read_tables(tmp_path)["evaluations"]
+    assert (row["task_type"], row["run_id"]) == ("semantic-segmentation", "r1")
+    # r3 refetches get only (a get row carries no task type): split_metrics still says it.
+    stage_unit(tmp_path / "staging" / "r3", "r3", get, task_type=None)
+    publish_staged(tmp_path, "r3", [get])
+    (row,) = read_tables(tmp_path)["evaluations"]
+    assert (row["task_type"], row["run_id"]) == ("semantic-segmentation", "r3")
+
+
+def test_without_a_listing_evals_keep_their_listed_flag(tmp_path: Path) -> None:
+    # r1's listing no longer shows e1; r2's listing is incomplete (None), as in a replay.
+    publish_run(tmp_path, "r1", [PanelRequest("e1", "get")],
+                listings=[EvalListing("e2", "done", "proj", "2", "m2", None)])
+    publish_run(tmp_path, "r2", [PanelRequest("e1", "get"), PanelRequest("e3", "get")])
+    evals = {r["eval_id"]: (r["listed"], r["run_id"]) for r in read_tables(tmp_path)["evaluations"]}
+    assert evals == {"e1": (False, "r2"), "e2": (True, "r1"), "e3": (True, "r2")}
+    # A complete listing is news again, either way.
+    publish_run(tmp_path, "r3", [], listings=[EvalListing("e1", "done", "proj", "1", "m1", None)])
+    evals = {r["eval_id"]: (r["listed"], r["run_id"]) for r in read_tables(tmp_path)["evaluations"]}
+    assert {k: v[0] for k, v in evals.items()} == {"e1": True, "e2": False, "e3": False}

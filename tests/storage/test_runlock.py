@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from storage_scenario import publish_run, units
 
-from etl import publish
-from etl.errors import EXIT_LOCKED, LockHeldError
+from etl import cli, publish, views
+from etl.errors import EXIT_LOCKED, EXIT_USAGE, LockHeldError
 
 
 def write_lock(out: Path, pid: int, host: str | None = None) -> Path:
@@ -84,3 +85,23 @@ def test_exit_leaves_a_lock_that_is_no_longer_ours(tmp_path: Path) -> None:
     write_lock(tmp_path, 1)  # someone removed ours and took the folder
     lock.__exit__(None, None, None)
     assert json.loads((tmp_path / "state" / "lock").read_text())["token"] == "old"
+
+
+def test_views_waits_its_turn_behind_a_run(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    # Racing an export, `evals-etl views` could rename a database over the old snapshot
+    # into place after the export switched to a new one.
+    publish_run(tmp_path, "r1", units("e1", confidences=(None,)))
+    db = tmp_path / "evals.duckdb"
+    db.unlink()
+    with publish.RunLock(tmp_path):
+        assert cli.main(["views", "--out", str(tmp_path)]) == EXIT_LOCKED
+        assert not db.exists()
+    assert "is in use by" in capsys.readouterr().err
+    assert cli.main(["views", "--out", str(tmp_path)]) == 0
+    assert views.view_names(db) and not (tmp_path / "state" / "lock").exists()
+
+
+def test_views_in_a_folder_without_a_dataset_creates_nothing(tmp_path: Path) -> None:
+    assert cli.main(["views", "--out", str(tmp_path)]) == EXIT_USAGE
+    assert list(tmp_path.iterdir()) == []

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 import re
+import sys
 from typing import Any
 
 import pyarrow as pa
 import pytest
 
-from etl import schemas, warehouse
+from etl import cli, publish, schemas, warehouse
 from etl.dialects import BIGQUERY, POSTGRESQL, SNOWFLAKE, WarehouseUri, kind
-from etl.errors import ConfigError
+from etl.errors import EXIT_USAGE, ConfigError, PublishError
 
 
 def ddl(dialect: Any, table: str) -> str:
@@ -58,6 +59,8 @@ def test_names_are_plain_identifiers() -> None:
 
 def test_the_schema_version_follows_the_schema_module(monkeypatch: pytest.MonkeyPatch) -> None:
     assert warehouse._schema_version() == warehouse.SCHEMA_VERSION
+    # The manifests' fingerprint: a warehouse's version names the snapshots it fits.
+    assert publish.schema_version().startswith(f"{warehouse.SCHEMA_VERSION:012x}")
     runs = schemas.TABLES["runs"]
     wider = schemas.Table(runs.name, runs.panel, runs.grain, runs.unit,
                           runs.schema.append(pa.field("note", pa.string())), runs.doc)
@@ -112,6 +115,28 @@ def test_a_missing_driver_names_the_extra_to_install(publish: Any, out: Any, ext
     with pytest.raises(ConfigError, match=re.escape(f"pip install 'evals-etl[{extra}]'")) as caught:
         warehouse.load(out, uri)
     assert "hunter2" not in str(caught.value)
+
+
+def test_without_the_postgresql_extra_load_names_it(
+        publish: Any, out: Any, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    publish({})
+    # None in sys.modules makes an import fail as if the package were not installed.
+    for module in ("adbc_driver_manager", "adbc_driver_postgresql", POSTGRESQL.driver):
+        monkeypatch.setitem(sys.modules, module, None)
+    uri = "postgresql://etl:hunter2@db/wh"
+    with pytest.raises(ConfigError, match=re.escape("pip install 'evals-etl[postgresql]'")):
+        warehouse.load(out, uri)
+    assert cli.main(["load", "--out", str(out), "--to", uri]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "evals-etl[postgresql]" in err and "hunter2" not in err
+
+
+def test_an_unreadable_manifest_is_a_publish_error(publish: Any, out: Any) -> None:
+    snapshot = publish({})
+    (snapshot / "manifest.json").write_text("{not json")
+    with pytest.raises(PublishError, match="cannot read the manifest"):
+        warehouse.Dataset.open(out)
 
 
 def test_nothing_published_is_a_clear_error(tmp_path: Any) -> None:

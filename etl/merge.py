@@ -1,0 +1,247 @@
+"""The merge behind a publish: every table of a new snapshot, from the previous one and a run.
+
+Per data table: the previous snapshot's rows, minus every row of a unit the run fetched
+successfully, plus the rows staged for those units (the last write of a grain wins).
+``panel_status`` replaces the rows of the attempted units, ``runs`` gains the run's row, and
+``evaluations`` is rebuilt last because it takes ``task_type`` from the merged
+``split_metrics`` and its listing fields from the run's listing.
+
+One in-memory DuckDB reads the Parquet files and streams each result as Arrow batches
+straight into ``<table>/data.parquet``, so no table is ever held as Python objects.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from etl.errors import PublishError
+from etl.normalize import listing_batch
+from etl.panels import EvalListing, PanelRequest
+from etl.schemas import TABLES, Table
+from etl.writer import conform
+
+__all__ = ["DATA_FILE", "Merge"]
+
+DATA_FILE = "data.parquet"
+ROW_GROUP_ROWS = 122_880
+MERGE_MEMORY = "512MB"  # DuckDB spills the sort to the staging folder beyond this
+
+
+def _q(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _lit(path: Path) -> str:
+    return "'" + path.as_posix().replace("'", "''") + "'"
+
+
+def _cols(names: Iterable[str]) -> str:
+    return ", ".join(_q(n) for n in names)
+
+
+def _units_table(requests: Iterable[PanelRequest]) -> pa.Table:
+    rows = [{"panel": r.panel, "eval_id": r.eval_id, "split": r.split,
+             "confidence": r.confidence, "params": r.params} for r in requests]
+    return pa.Table.from_pylist(rows, schema=pa.schema([
+        ("panel", pa.string()), ("eval_id", pa.string()), ("split", pa.string()),
+        ("confidence", pa.int64()), ("params", pa.string())]))
+
+
+class Merge:
+    """Builds every table of a new snapshot into ``tables`` (``<table>/data.parquet``).
+
+    ``previous`` is the current snapshot's tables folder (None before the first publish);
+    ``staging`` the run's staging folder, whose ``tables/`` holds the staged parts and which
+    lends the sort its spill folder.
+    """
+
+    con: duckdb.DuckDBPyConnection
+
+    def __init__(self, previous: Path | None, tables: Path, staging: Path) -> None:
+        self.previous = previous
+        self.tables = tables
+        self.staged = staging / "tables"
+        self.spill = staging / "merge-tmp"
+
+    def run(self, ok: list[PanelRequest], attempted: list[PanelRequest],
+            panel_status: pa.Table, run_row: pa.Table,
+            listings: list[EvalListing] | None) -> dict[str, int]:
+        """Write every table; returns the row count of each. ``listings`` None: incomplete."""
+        self.spill.mkdir(parents=True, exist_ok=True)
+        try:
+            with duckdb.connect(config={"memory_limit": MERGE_MEMORY, "threads": 2,
+                                        "temp_directory": str(self.spill)}) as con:
+                con.execute("set TimeZone = 'UTC'")
+                self.con = con
+                return self._all_tables(ok, attempted, panel_status, run_row, listings)
+        except (duckdb.Error, pa.ArrowException, ValueError) as exc:
+            raise PublishError(f"cannot merge into {self.tables.parent.name}: {exc}") from exc
+        finally:
+            shutil.rmtree(self.spill, ignore_errors=True)
+
+    def _all_tables(self, ok: list[PanelRequest], attempted: list[PanelRequest],
+                    panel_status: pa.Table, run_row: pa.Table,
+                    listings: list[EvalListing] | None) -> dict[str, int]:
+        con = self.con
+        for name, table in TABLES.items():
+            con.register(f"empty_{name}", table.schema.empty_table())
+        con.register("ok_units", _units_table(ok))
+        con.register("attempted_units", _units_table(attempted))
+        # A replay rebuilds ok units it does not re-attempt: their staged rows are recorded too.
+        con.register("recorded_units", _units_table([*attempted, *ok]))
+        con.register("new_panel_status", conform("panel_status", panel_status))
+        runs = conform("runs", run_row)
+        con.register("new_runs", runs)
+        con.register("listing", _listing_table(listings or [], runs))
+        rows = {}
+        for name, table in TABLES.items():
+            if table.panel is not None:
+                self._check_orphans(table)
+            if table.panel is None or name == "evaluations":
+                continue  # below: they need the other tables, or given rows
+            keys = f"select distinct {_cols(table.unit)} from ok_units " \
+                   f"where panel = '{table.panel}'"
+            rows[name] = self._write(table, self._merged(table, keys, self._staged(name)))
+        status_keys = "select distinct eval_id, panel, params from attempted_units"
+        rows["panel_status"] = self._write(
+            TABLES["panel_status"], self._merged(TABLES["panel_status"], status_keys,
+                                                 self._given("new_panel_status"), filter_new=False))
+        rows["runs"] = self._write(
+            TABLES["runs"], self._merged(TABLES["runs"], "select run_id from new_runs",
+                                         self._given("new_runs"), filter_new=False))
+        rows["evaluations"] = self._write(TABLES["evaluations"], self._evaluations(listings))
+        return {name: rows[name] for name in TABLES}
+
+    def _staged(self, name: str) -> str:
+        """Staged rows with their write position (file, row) so the last write wins."""
+        parts = sorted((self.staged / name).glob("part-*.parquet"))
+        if not parts:
+            return (f"select *, null::varchar as _file, null::bigint as _row "
+                    f"from {_q('empty_' + name)}")
+        files = "[" + ", ".join(_lit(p) for p in parts) + "]"
+        return (f"select * exclude (filename, file_row_number), filename as _file, "
+                f"file_row_number as _row from read_parquet({files}, filename = true, "
+                f"file_row_number = true)")
+
+    @staticmethod
+    def _given(relation: str) -> str:
+        return f"select *, '' as _file, row_number() over () as _row from {_q(relation)}"
+
+    def _previous(self, name: str) -> str:
+        # union by name against the schema's empty table: a column an older snapshot lacks
+        # comes back NULL in its declared type instead of failing the merge.
+        empty = f"select * from {_q('empty_' + name)}"
+        path = self.previous / name / DATA_FILE if self.previous is not None else None
+        if path is None or not path.exists():
+            return empty
+        return f"{empty} union all by name select * from read_parquet({_lit(path)})"
+
+    def _merged(self, table: Table, keys: str, new: str, *, filter_new: bool = True) -> str:
+        cols = _cols(table.columns)
+        match = " and ".join(f"k.{_q(c)} is not distinct from x.{_q(c)}" for c in table.unit)
+        in_keys = f"exists (select 1 from ({keys}) k where {match})"
+        fresh_filter = f"where {in_keys}" if filter_new else ""
+        return f"""
+            select {cols} from ({self._previous(table.name)}) x where not {in_keys}
+            union all
+            select {cols} from ({new}) x {fresh_filter}
+            -- qualify binds to this second SELECT only: it dedupes the new rows (previous are unique)
+            qualify row_number() over (
+                partition by {_cols(table.grain)} order by _file desc, _row desc) = 1
+        """
+
+    def _check_orphans(self, table: Table) -> None:
+        """Staged rows must belong to a unit the run recorded, or they would vanish silently."""
+        unit = _cols(table.unit)
+        match = " and ".join(f"k.{_q(c)} is not distinct from x.{_q(c)}" for c in table.unit)
+        orphan = self.con.execute(f"""
+            select {unit} from ({self._staged(table.name)}) x
+            where not exists (select 1 from recorded_units k
+                              where k.panel = '{table.panel}' and {match})
+            limit 1
+        """).fetchone()
+        if orphan is not None:
+            raise PublishError(
+                f"table {table.name!r}: staged rows of {dict(zip(table.unit, orphan))} match no "
+                f"{table.panel} unit the run recorded (unit columns: {', '.join(table.unit)})")
+
+    def _evaluations(self, listings: list[EvalListing] | None) -> str:
+        table = TABLES["evaluations"]
+        keys = "select distinct eval_id from ok_units where panel = 'get'"
+        merged = self._merged(table, keys, self._staged("evaluations"))
+        split_metrics = _lit(self.tables / "split_metrics" / DATA_FILE)
+
+        def listed_field(c: str) -> str:
+            return f"case when l.eval_id is null then m.{_q(c)} else l.{_q(c)} end as {_q(c)}"
+
+        # Without a complete listing nothing says an eval left it: a get row fetched now
+        # (listed=True) must not undo an earlier "no longer listed".
+        listed = ("case when p.eval_id is null then true else p.listed end" if listings is None
+                  else "l.eval_id is not null")
+        return f"""
+            with m as ({merged}),
+            p as (select eval_id, listed from ({self._previous('evaluations')})),
+            tt as (select eval_id, min(task_type) as task_type from read_parquet({split_metrics})
+                   where task_type is not null group by eval_id)
+            select
+                coalesce(m.workspace, l.workspace) as workspace,
+                coalesce(m.eval_id, l.eval_id) as eval_id,
+                coalesce(m.run_id, l.run_id) as run_id,
+                coalesce(m.fetched_at, l.fetched_at) as fetched_at,
+                {', '.join(listed_field(c) for c in ('status', 'project', 'version_id',
+                                                    'model_id'))},
+                -- the listing often omits modelUrl; a NULL there is not news
+                coalesce(l.model_url, m.model_url) as model_url,
+                {listed_field('created_at')},
+                -- the merged split_metrics is current (this run's map-results when it fetched
+                -- them); the previous evaluations row may predate them
+                coalesce(tt.task_type, m.task_type) as task_type,
+                m.map, m.miou, m.precision, m.recall,
+                coalesce(m.app_url, l.app_url) as app_url,
+                {listed} as listed
+            from m full join listing l on l.eval_id = m.eval_id
+            left join tt on tt.eval_id = coalesce(m.eval_id, l.eval_id)
+            left join p on p.eval_id = coalesce(m.eval_id, l.eval_id)
+        """
+
+    def _write(self, table: Table, select: str) -> int:
+        """Run ``select`` sorted by grain and stream it into ``<table>/data.parquet``."""
+        path = self.tables / table.name / DATA_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        query = f"select {_cols(table.columns)} from ({select}) order by {_cols(table.grain)}"
+        total = 0
+        with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
+            pending: list[pa.RecordBatch] = []
+            for batch in self.con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
+                pending.append(batch)
+                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
+                    total += self._flush(writer, table, pending)
+                    pending = []
+            total += self._flush(writer, table, pending)
+        return total
+
+    @staticmethod
+    def _flush(writer: pq.ParquetWriter, table: Table, batches: list[pa.RecordBatch]) -> int:
+        if not batches:
+            return 0
+        # DuckDB hands back timestamps in µs and its own list field names: cast to the contract.
+        data = pa.Table.from_batches(batches).cast(table.schema)
+        writer.write_table(data, row_group_size=max(data.num_rows, 1))
+        return int(data.num_rows)
+
+
+def _listing_table(listings: list[EvalListing], run_row: pa.Table) -> pa.Table:
+    """``evaluations`` rows built from list rows alone, for evals the run has no get for."""
+    if not listings:
+        return TABLES["evaluations"].schema.empty_table()
+    if run_row.num_rows == 0:
+        raise PublishError("listing rows need the run row (its workspace and time)")
+    run = run_row.to_pylist()[0]
+    batch = listing_batch(listings, run["workspace"], run["run_id"], run["fetched_at"])
+    return conform("evaluations", batch)
