@@ -12,6 +12,7 @@ straight into ``<table>/data.parquet``, so no table is ever held as Python objec
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -105,6 +106,11 @@ class Merge:
                 self._check_orphans(table)
             if table.panel is None or name == "evaluations":
                 continue  # below: they need the other tables, or given rows
+            if not any(u.panel == table.panel for u in ok):
+                carried = self._carry_over(table)
+                if carried is not None:
+                    rows[name] = carried
+                    continue
             keys = f"select distinct {_cols(table.unit)} from ok_units " \
                    f"where panel = '{table.panel}'"
             rows[name] = self._write(table, self._merged(table, keys, self._staged(name)))
@@ -117,6 +123,29 @@ class Merge:
                                          self._given("new_runs"), filter_new=False))
         rows["evaluations"] = self._write(TABLES["evaluations"], self._evaluations(listings))
         return {name: rows[name] for name in TABLES}
+
+    def _carry_over(self, table: Table) -> int | None:
+        """A table the run did not touch keeps its previous file: hard-linked, not rewritten.
+
+        That is most of a nightly run on a quiet workspace (image predictions above all).
+        Published files are never modified, so sharing one between snapshots is safe; pruning
+        an old snapshot only drops its link. None when the previous file cannot be reused.
+        """
+        if self.previous is None or any((self.staged / table.name).glob("part-*.parquet")):
+            return None
+        source = self.previous / table.name / DATA_FILE
+        try:
+            if not pq.read_schema(source).equals(table.schema):
+                return None  # an older schema: rewrite it through the merge
+            target = self.tables / table.name / DATA_FILE
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.link(source, target)
+            except OSError:
+                shutil.copyfile(source, target)
+            return int(pq.read_metadata(target).num_rows)
+        except (OSError, pa.ArrowException):
+            return None
 
     def _staged(self, name: str) -> str:
         """Staged rows with their write position (file, row) so the last write wins."""

@@ -319,3 +319,23 @@ def test_without_a_listing_evals_keep_their_listed_flag(tmp_path: Path) -> None:
     publish_run(tmp_path, "r3", [], listings=[EvalListing("e1", "done", "proj", "1", "m1", None)])
     evals = {r["eval_id"]: (r["listed"], r["run_id"]) for r in read_tables(tmp_path)["evaluations"]}
     assert {k: v[0] for k, v in evals.items()} == {"e1": True, "e2": False, "e3": False}
+
+
+def test_tables_a_run_did_not_touch_are_hard_linked_not_rewritten(tmp_path: Path) -> None:
+    """A quiet nightly run must not rewrite the big tables it fetched nothing for."""
+    from etl import publish as publish_module
+    from tests.support.runs import export, simulator
+
+    out = tmp_path / "out"
+    with simulator(seed=3, evals=4, running_rate=0, failed_rate=0, missing_panel_rate=0) as sim:
+        export(sim, out)
+        first = publish_module.current_snapshot(out)
+        export(sim, out)
+        second = publish_module.current_snapshot(out)
+    assert first is not None and second is not None and first != second
+    old = first / "tables" / "image_predictions" / "data.parquet"
+    new = second / "tables" / "image_predictions" / "data.parquet"
+    assert old.stat().st_ino == new.stat().st_ino
+    runs_old = first / "tables" / "runs" / "data.parquet"
+    runs_new = second / "tables" / "runs" / "data.parquet"
+    assert runs_old.stat().st_ino != runs_new.stat().st_ino  # the run log does change
