@@ -90,14 +90,20 @@ def parse_timestamp(text: str, panel: str, field: str, eval_id: str | None = Non
         raise ContractError(panel, field, f"not an ISO-8601 timestamp: {text!r}", eval_id) from None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in year 10000 in UTC
+        raise ContractError(
+            panel, field, f"timestamp outside years 1-9999 in UTC: {text!r}", eval_id,
+        ) from None
 
 
 def iso_utc(moment: datetime) -> str:
     """The canonical text of a timestamp: ``2026-04-27T20:04:10.904Z`` (UTC, milliseconds)."""
     moment = moment.astimezone(UTC)
     ms = moment.microsecond // 1000
-    return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{ms:03d}Z"
+    # strftime's %Y does not pad years before 1000 (on glibc), and fromisoformat needs four digits.
+    return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
 def fraction_key(key: str) -> float | None:

@@ -21,7 +21,9 @@ from etl.errors import ContractError
 
 T = TypeVar("T")
 
-_AT = re.compile(r"^(?P<problem>.*?) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
+# msgspec's own problem texts hold no " - at `$", but a resolved key may hold backticks (and
+# newlines): the path runs from the first " - at `$" to the closing backtick at the very end.
+_AT = re.compile(r"^(?P<problem>.*?) - at `(?P<path>\$.*)`$", re.DOTALL)
 _MISSING = re.compile(r"^Object missing required field `(?P<name>[^`]+)`$")
 _SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+)\]|\[\.\.\.\]")
 _PLAIN_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -35,7 +37,7 @@ def decoder(type_: type[T]) -> Callable[[bytes], T]:
         try:
             return dec.decode(body)
         except msgspec.ValidationError as exc:
-            raise _with_keys(exc, body, type_) from None
+            raise _validation_error(exc, body, type_) from None
         except msgspec.DecodeError as exc:
             raise _non_finite(body) or exc from None
 
@@ -75,12 +77,36 @@ def key_segment(key: str) -> str:
     return f".{key}" if _PLAIN_KEY.match(key) else f"[{json.dumps(key, ensure_ascii=False)}]"
 
 
-def _with_keys(exc: msgspec.ValidationError, body: bytes, root: Any) -> msgspec.ValidationError:
+def _validation_error(
+    exc: msgspec.ValidationError, body: bytes, root: Any
+) -> msgspec.ValidationError | msgspec.DecodeError:
+    """``exc`` with its keys resolved, or a DecodeError when the body is no JSON at all.
+
+    msgspec checks a value as soon as it has read it, so a body cut inside a number (``1.3``
+    of ``1.3e-107``) fails on the value before the end is reached. Such a body is truncated
+    and must read as malformed (the crawler retries those); a body that only holds
+    NaN/Infinity besides is complete, and the value problem stands.
+    """
+    try:
+        untyped = msgspec.json.decode(body)
+    except RecursionError:  # too deep to walk: keep msgspec's own path
+        return exc
+    except msgspec.DecodeError as malformed:
+        try:
+            untyped = json.loads(body)  # takes NaN/Infinity, which msgspec calls malformed
+        except RecursionError:
+            return exc
+        except ValueError:
+            return malformed
+    return _with_keys(exc, untyped, root)
+
+
+def _with_keys(exc: msgspec.ValidationError, untyped: Any, root: Any) -> msgspec.ValidationError:
     match = _AT.match(str(exc))
     if not match or "[...]" not in match["path"]:
         return exc
     try:
-        resolved = _resolve(msgspec.json.decode(body), root, match["path"])
+        resolved = _resolve(untyped, root, match["path"])
     except Exception:  # noqa: BLE001 - best effort: keep msgspec's own path
         return exc
     return msgspec.ValidationError(f"{match['problem']} - at `{resolved}`")

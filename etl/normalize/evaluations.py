@@ -125,7 +125,7 @@ def decode_listing(body: bytes) -> ListPage:
             if not eval_id:
                 raise ContractError("list", f"{where}.evalId",
                                     "required field is missing (nor legacy id)")
-            listings.append(_listing(row, eval_id, "list", where))
+            listings.append(_listing(row, eval_id, "list", where)[0])
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             error = contract_error("list", exc)
             problems.append(ContractError("list", where + error.field[1:], error.problem))
@@ -134,19 +134,23 @@ def decode_listing(body: bytes) -> ListPage:
     return ListPage(listings, len(rows), problems)
 
 
-def _listing(row: _EvalRow, eval_id: str, panel: str, where: str) -> EvalListing:
-    created = row.createdAt
-    if created is not None:
-        created = iso_utc(parse_timestamp(created, panel, f"{where}.createdAt", eval_id))
-    return EvalListing(
+def _listing(
+    row: _EvalRow, eval_id: str, panel: str, where: str
+) -> tuple[EvalListing, datetime | None]:
+    """The row as a listing, and its createdAt as read (the listing holds canonical text)."""
+    created = None
+    if row.createdAt is not None:
+        created = parse_timestamp(row.createdAt, panel, f"{where}.createdAt", eval_id)
+    listing = EvalListing(
         eval_id=eval_id,
         status=row.status,
         project=row.project if row.project is not None else row.projectId,
         version_id=None if row.versionId is None else str(row.versionId),
         model_id=row.modelId,
-        created_at=created,
+        created_at=None if created is None else iso_utc(created),
         model_url=row.modelUrl,
     )
+    return listing, created
 
 
 def listing_batch(
@@ -156,23 +160,26 @@ def listing_batch(
     unique = {item.eval_id: item for item in reversed(list(listings))}  # first one wins
     rows = [unique[k] for k in sorted(unique)]
     n = len(rows)
-    columns = _listing_columns(rows, workspace)
+    created = [
+        None if r.created_at is None
+        else parse_timestamp(r.created_at, "list", "createdAt", r.eval_id)
+        for r in rows
+    ]
+    columns = _listing_columns(rows, created, workspace)
     columns.update(lineage_columns(workspace, [r.eval_id for r in rows], run_id, fetched_at, n))
     return assemble("evaluations", n, columns, sort=False)
 
 
-def _listing_columns(rows: Sequence[EvalListing], workspace: str) -> dict[str, list[object]]:
+def _listing_columns(
+    rows: Sequence[EvalListing], created: Sequence[datetime | None], workspace: str
+) -> dict[str, list[object]]:
     return {
         "status": [r.status for r in rows],
         "project": [r.project for r in rows],
         "version_id": [r.version_id for r in rows],
         "model_id": [r.model_id for r in rows],
         "model_url": [r.model_url for r in rows],
-        "created_at": [
-            None if r.created_at is None
-            else parse_timestamp(r.created_at, "list", "createdAt", r.eval_id)
-            for r in rows
-        ],
+        "created_at": list(created),
         "app_url": [app_url(workspace, r.project, r.version_id) for r in rows],
         "listed": [True] * len(rows),
     }
@@ -195,10 +202,10 @@ def normalize_get(body: EvalBody, ctx: FetchContext) -> Batches:
             "get", "$.evalId", f"payload is for eval {payload_id!r}, not the one requested",
             ctx.eval_id,
         )
-    listing = _listing(body, ctx.eval_id, "get", "$")
+    listing, created = _listing(body, ctx.eval_id, "get", "$")
     s = body.summary or _Summary()
     columns: dict[str, list[object]] = {
-        **_listing_columns([listing], ctx.workspace),
+        **_listing_columns([listing], [created], ctx.workspace),
         "map": [s.mAP],
         "miou": [s.mIoU],
         "precision": [s.precision],

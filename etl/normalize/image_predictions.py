@@ -17,7 +17,9 @@ from __future__ import annotations
 import msgspec
 import pyarrow as pa
 
+from etl.errors import ContractError
 from etl.normalize._common import (
+    INT64_MAX,
     Batches,
     Count,
     FetchContext,
@@ -77,7 +79,8 @@ _NO_CLUSTER = _Cluster()
 def normalize_page(page: ImagePage, ctx: FetchContext, seen: set[str]) -> Batches:
     """The page's images not in ``seen`` → batches; their ids are then added to ``seen``."""
     check_eval_id(PANEL, page.evalId, ctx)
-    images = _new_images(page.images, seen)
+    indexed = _new_images(page.images, seen)
+    images = [im for _, im in indexed]
     n = len(images)
     stats = [im.stats or _NO_STATS for im in images]
     clusters = [_cluster(im.cluster) for im in images]
@@ -101,18 +104,19 @@ def normalize_page(page: ImagePage, ctx: FetchContext, seen: set[str]) -> Batche
         "recall": [s.recall for s in stats],
         "f1": [s.f1 for s in stats],
     })
-    confusion = _confusion_batch(images, ctx)
+    confusion = _confusion_batch(indexed, ctx)
     seen.update(im.imageId for im in images)
     return {"image_predictions": predictions, "image_confusion": confusion}
 
 
-def _new_images(images: list[_Image], seen: set[str]) -> list[_Image]:
-    fresh: list[_Image] = []
+def _new_images(images: list[_Image], seen: set[str]) -> list[tuple[int, _Image]]:
+    """The images not seen before, each with its index on the page (for error paths)."""
+    fresh: list[tuple[int, _Image]] = []
     ids: set[str] = set()
-    for im in images:
+    for i, im in enumerate(images):
         if im.imageId not in seen and im.imageId not in ids:
             ids.add(im.imageId)
-            fresh.append(im)
+            fresh.append((i, im))
     return fresh
 
 
@@ -124,15 +128,15 @@ def _cluster(value: _Cluster | int | None) -> _Cluster:
     return value
 
 
-def _confusion_batch(images: list[_Image], ctx: FetchContext) -> pa.RecordBatch:
-    listed = [(im.imageId, im.confusion) for im in images if im.confusion]
-    ids = [image_id for image_id, triples in listed for _ in triples]
-    triples = [t for _, image_triples in listed for t in image_triples]
+def _confusion_batch(images: list[tuple[int, _Image]], ctx: FetchContext) -> pa.RecordBatch:
+    listed = [(i, im.imageId, im.confusion) for i, im in images if im.confusion]
+    ids = [image_id for _, image_id, triples in listed for _ in triples]
+    triples = [t for _, _, image_triples in listed for t in image_triples]
     actual = [t[0] for t in triples]
     predicted = [t[1] for t in triples]
     counts = [t[2] for t in triples]
     if len(set(zip(ids, actual, predicted, strict=True))) != len(ids):
-        ids, actual, predicted, counts = _merged(ids, actual, predicted, counts)
+        ids, actual, predicted, counts = _merged(listed, ctx.eval_id)
     n = len(ids)
     return build("image_confusion", ctx, n, {
         "confidence": pa.repeat(pa.scalar(ctx.request.confidence, pa.int64()), n),
@@ -144,12 +148,25 @@ def _confusion_batch(images: list[_Image], ctx: FetchContext) -> pa.RecordBatch:
 
 
 def _merged(
-    ids: list[str], actual: list[int], predicted: list[int], counts: list[int]
+    listed: list[tuple[int, str, list[tuple[int, int, int]]]], eval_id: str
 ) -> tuple[list[str], list[int], list[int], list[int]]:
-    """A pair an image lists twice is one grain: its counts add up."""
+    """A pair an image lists twice is one grain: its counts add up.
+
+    Each count fits int64 (msgspec checks that), their sum need not: past the column's type
+    it is a contract error at the triple that overflowed, not an OverflowError from pyarrow.
+    """
     totals: dict[tuple[str, int, int], int] = {}
-    for key, count in zip(zip(ids, actual, predicted, strict=True), counts, strict=True):
-        totals[key] = totals.get(key, 0) + count
+    for index, image_id, triples in listed:
+        for j, (actual, predicted, count) in enumerate(triples):
+            key = (image_id, actual, predicted)
+            total = totals.get(key, 0) + count
+            if total > INT64_MAX:
+                raise ContractError(
+                    PANEL, f"$.images[{index}].confusion[{j}]",
+                    f"pair ({actual}, {predicted}) listed again: its counts sum past int64",
+                    eval_id,
+                )
+            totals[key] = total
     return (
         [k[0] for k in totals], [k[1] for k in totals], [k[2] for k in totals],
         list(totals.values()),

@@ -2,10 +2,11 @@
 
 Both task-type shapes decode into one struct whose metrics are all optional: an unknown
 ``taskType`` keeps its name and whatever common fields it has. Size rows come from the mAP
-figures: a split or class contributes an ``all`` row when it carries any mAP field (or is
-itself null), and ``small``/``medium``/``large`` rows when it has ``byObjectSize``, a null
-bucket being a row of NULLs. Semantic-segmentation classes (IoU, no mAP) give no size rows.
-No I/O.
+figures: a split or class contributes an ``all`` row when it carries any mAP field or
+``byObjectSize``, null or not (a class without instances has null mAPs, and a class sent as
+null is such a row too), and ``small``/``medium``/``large`` rows when ``byObjectSize`` is an
+object, a null bucket being a row of NULLs. Semantic-segmentation classes (IoU, no mAP
+field at all) give no size rows. No I/O.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from etl.normalize._common import (
     OBJECT_DETECTION,
@@ -41,8 +43,12 @@ class _Sizes(msgspec.Struct):
     large: _Map | None = None
 
 
-class _ClassMap(_Map):
-    byObjectSize: _Sizes | None = None
+# UNSET tells a field left out (no size row) from one sent as null (a row of NULLs).
+class _ClassMap(msgspec.Struct):
+    map50: float | None | UnsetType = UNSET
+    map50_95: float | None | UnsetType = UNSET
+    map75: float | None | UnsetType = UNSET
+    byObjectSize: _Sizes | None | UnsetType = UNSET
 
 
 class _Split(_ClassMap):
@@ -67,9 +73,9 @@ def normalize(payload: MapResults, ctx: FetchContext) -> Batches:
     split_metrics = build("split_metrics", ctx, n, {
         "split": [name for name, _ in splits],
         "task_type": [task_type] * n,
-        "map50": [s.map50 for _, s in splits],
-        "map50_95": [s.map50_95 for _, s in splits],
-        "map75": [s.map75 for _, s in splits],
+        "map50": [_known(s.map50) for _, s in splits],
+        "map50_95": [_known(s.map50_95) for _, s in splits],
+        "map75": [_known(s.map75) for _, s in splits],
         "miou": [s.mIoU if s.mIoU is not None else s.miou for _, s in splits],
         "precision": [s.precision for _, s in splits],
         "recall": [s.recall for _, s in splits],
@@ -100,11 +106,17 @@ def _size_rows(split: str, metrics: _Split) -> Iterable[_Row]:
 
 
 def _entity_rows(split: str, class_name: str | None, m: _ClassMap) -> Iterable[_Row]:
-    if any(v is not None for v in (m.map50, m.map50_95, m.map75, m.byObjectSize)):
-        yield split, class_name, "all", m
-    if m.byObjectSize is not None:
+    if any(v is not UNSET for v in (m.map50, m.map50_95, m.map75, m.byObjectSize)):
+        overall = _Map(_known(m.map50), _known(m.map50_95), _known(m.map75))
+        yield split, class_name, "all", overall
+    sizes = m.byObjectSize
+    if isinstance(sizes, _Sizes):
         for size in SIZES:
-            yield split, class_name, size, getattr(m.byObjectSize, size)
+            yield split, class_name, size, getattr(sizes, size)
+
+
+def _known(value: float | None | UnsetType) -> float | None:
+    return None if value is UNSET else value
 
 
 CODEC = PanelCodec(decoder(MapResults), normalize)

@@ -94,10 +94,10 @@ def name_bytes(value: str | None) -> bytes | None:
 
 
 def map_entity_rows(split: str, name: str | None, m: dict[str, Any]) -> list[tuple[Any, ...]]:
-    # An entity with no mAP figure at all (a semseg class, or every mAP null) has no size row;
-    # test_a_class_with_null_maps_keeps_its_all_row pins the explicit-null half of that.
+    # An entity with no mAP field at all (a semseg class) has no size row; one whose mAPs
+    # are all null (a class without instances) still has its `all` row, as a null class has.
     found = []
-    if any(m.get(k) is not None for k in (*MAPS, "byObjectSize")):
+    if any(k in m for k in (*MAPS, "byObjectSize")):
         found.append((split, name_bytes(name), "all", *(m.get(k) for k in MAPS)))
     buckets = m.get("byObjectSize")
     if buckets is not None:
@@ -421,17 +421,20 @@ def check_error(case: Case, bad: Broken, err: ContractError) -> None:
 # -- bugs the properties found, each pinned by its minimal payload --------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError,
-                   reason="image_predictions._merged sums a repeated pair past int64")
 def test_repeated_pairs_summing_past_int64_are_a_contract_error() -> None:
-    body = {"totalImages": 1,
-            "images": [{"imageId": "a", "confusion": [[1, 3, 2**63 - 1], [1, 3, 1]]}]}
+    body = {"totalImages": 2, "images": [
+        {"imageId": "a", "confusion": [[1, 3, 5]]},
+        {"imageId": "b", "confusion": [[1, 3, 2**63 - 1], [0, 0, 0], [1, 3, 1]]}]}
     with pytest.raises(ContractError) as caught:
         run("image-predictions", body, "test")
-    assert caught.value.field.startswith("$.images[0].confusion")
+    assert caught.value.field == "$.images[1].confusion[2]"
+    assert caught.value.eval_id is not None
+    # Summing up to the bound exactly is still a count.
+    body["images"][1]["confusion"][2] = [1, 3, 0]
+    out = run("image-predictions", body, "test")["image_confusion"]
+    assert (2**63 - 1,) in rows(out, "count")
 
 
-@pytest.mark.xfail(strict=True, reason="_decode._AT stops the path at a backtick in a key")
 def test_a_backtick_in_a_key_keeps_the_field_path() -> None:
     body = {"splits": {"test": {"perClass": {"a`b": {"map50": "x"}}}}}
     with pytest.raises(ContractError) as caught:
@@ -439,22 +442,22 @@ def test_a_backtick_in_a_key_keeps_the_field_path() -> None:
     assert caught.value.field == '$.splits.test.perClass["a`b"].map50'
 
 
-@pytest.mark.xfail(strict=True, reason="map_results._entity_rows reads explicit null as absent")
 def test_a_class_with_null_maps_keeps_its_all_row() -> None:
     # A class without instances in the split: its mAPs are null (as in performance-by-class).
-    # Sent as a null entry it gets its `all` row; sent with null figures it vanishes.
+    # Sent as a null entry, with null figures or with one null figure: one `all` row of NULLs.
     nulls = {"map50": None, "map50_95": None, "map75": None}
-    for entry in (None, nulls):
+    for entry in (None, nulls, {"map50": None}, {"byObjectSize": None}):
         body = {"splits": {"test": {"perClass": {"ghost": entry}}}}
         got = rows(run("map-results", body)["size_metrics"], "class_name", "object_size", "map50")
         assert got == [("ghost", "all", None)], entry
 
 
-@pytest.mark.xfail(strict=True, raises=(OverflowError, ContractError),
-                   reason="parse_timestamp lets OverflowError out; iso_utc drops the year's zeros")
 @pytest.mark.parametrize(("text", "moment"), [
     ("9999-12-31T23:59:59.999-05:00", None),  # after 9999 in UTC: a clear error, not a crash
+    ("0001-01-01T00:00:00.000+01:00", None),  # before year 1 in UTC
     ("0001-01-01T00:00:00.000Z", datetime(1, 1, 1, tzinfo=UTC)),
+    ("0999-06-30T12:00:00.000-05:00", datetime(999, 6, 30, 17, tzinfo=UTC)),
+    ("9999-12-31T23:59:59.999Z", datetime(9999, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
 ])
 def test_timestamps_at_the_edges_of_the_calendar_are_read(
     text: str, moment: datetime | None,
@@ -467,12 +470,27 @@ def test_timestamps_at_the_edges_of_the_calendar_are_read(
     else:
         (row,) = run("get", body)["evaluations"].to_pylist()
         assert row["created_at"] == moment
+        # The listing keeps canonical text that reads back as the same instant.
+        page = decode_listing(json.dumps({"evals": [{**body, "evalId": "e"}]}).encode())
+        assert not page.problems
+        assert page.evals[0].created_at == moment.isoformat(timespec="milliseconds")[:-6] + "Z"
+        (listed,) = listing_batch(page.evals, "acme", "run-1", FETCHED_AT).to_pylist()
+        assert listed["created_at"] == moment
 
 
-@pytest.mark.xfail(strict=True, reason="msgspec validates 1.3 before it sees the body end")
 def test_a_body_cut_inside_a_number_is_malformed() -> None:
     # The whole body ended "optimalThreshold": 1.3499948571719674e-107}]}; cut after "1.3".
     body = b'{"classes": [{"className": "a", "optimalThreshold": 1.3'
     with pytest.raises(ContractError) as caught:
         run("performance-by-class", body, "test")
     assert caught.value.field == "$" and caught.value.problem.startswith("malformed JSON: ")
+
+
+def test_a_complete_body_with_a_bad_value_before_a_nan_is_not_malformed() -> None:
+    # msgspec stops at the bad value; the NaN after it makes the body no strict JSON, yet the
+    # body is whole: retrying it cannot help, so it stays a value problem.
+    body = b'{"classes": [{"className": "a", "optimalThreshold": 1.5, "iou": NaN}]}'
+    with pytest.raises(ContractError) as caught:
+        run("performance-by-class", body, "test")
+    assert caught.value.field == "$.classes[0].optimalThreshold"
+    assert not caught.value.problem.startswith("malformed")

@@ -14,8 +14,8 @@ def test_header_row() -> None:
     out = run("vector-analysis", payload("vector_analysis"), confidence=50)
     assert rows(out["vector_analysis"]) == [(
         50, "hdbscan", 54, 0.078125, 0.48925095796585083,
-        '{"cluster_selection_method":"eom","metric":"euclidean","min_cluster_size":2,'
-        '"min_samples":1}',
+        ('{"cluster_selection_method":"eom","metric":"euclidean","min_cluster_size":2,'
+         '"min_samples":1}'),
         8.360810041427612, "umap", 768, 10, 30, 0.05,
     )]
 
