@@ -106,7 +106,7 @@ def compare(workload: Workload, repeats: dict[str, int], work: Path | None = Non
             shutil.rmtree(last_etl, ignore_errors=True)
         sim_stats = sim.stats()
     return {"kind": "compare", "machine": machine, "workload": asdict(workload),
-            "sim": sim.info, "sim_stats": sim_stats, "repeats": repeats, "work": str(work),
+            "sim": {k: v for k, v in sim.info.items() if k != "api_key"}, "sim_stats": sim_stats, "repeats": repeats, "work": str(work),
             "runs": [asdict(r) for r in runs],
             "incremental": asdict(incremental) if incremental else None,
             "summary": summarize(workload, runs, planned)}

@@ -97,12 +97,18 @@ def sdk_argv(sim: SimProcess, out: Path) -> list[str]:
             "--out", str(out)]
 
 
+def probe_argv(sim: SimProcess, out: Path) -> list[str]:
+    return [sys.executable, "-m", "bench.probe", "--api-url", sim.url,
+            "--workspace", sim.workspace]
+
+
 def no_rows(out: Path) -> int | None:
-    return None  # the SDK loop writes JSON documents, not rows
+    return None  # the SDK loop writes JSON documents, the probe nothing
 
 
 CONTENDERS: dict[str, Contender] = {c.key: c for c in (
     Contender("etl", "evals-etl export", CONCURRENCY, etl_argv, etl_rows),
+    Contender("probe", "floor: bare aiohttp client", CONCURRENCY, probe_argv, no_rows),
     Contender("dlt-tuned", "dlt rest_api (tuned)", CONCURRENCY, dlt_argv("tuned"), dlt_rows),
     Contender("dlt-default", "dlt rest_api (default)", 1, dlt_argv("default"), dlt_rows),
     Contender("sdk", "roboflow SDK loop", 1, sdk_argv, no_rows, sdk_env=True),

@@ -14,7 +14,7 @@ from pathlib import Path
 from bench.report import write_results
 from bench.workload import Workload
 
-CONTENDER_ORDER = ("etl", "dlt-tuned", "dlt-default", "sdk")
+CONTENDER_ORDER = ("etl", "probe", "dlt-tuned", "dlt-default", "sdk")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--latency-ms", type=float, default=50.0)
     cmp.add_argument("--fault-rate", type=float, default=0.0)
     cmp.add_argument("--seed", type=int, default=7)
-    cmp.add_argument("--repeats", type=int, default=3, help="runs of evals-etl")
+    cmp.add_argument("--repeats", type=int, default=3, help="runs of evals-etl and the probe")
     cmp.add_argument("--dlt-tuned-repeats", type=int, default=2)
     cmp.add_argument("--dlt-default-repeats", type=int, default=1)
     cmp.add_argument("--sdk-repeats", type=int, default=1)
@@ -66,7 +66,7 @@ def _compare(args: argparse.Namespace) -> int:
 
     workload = Workload(args.evals, tuple(args.images), args.latency_ms, args.fault_rate,
                         args.seed)
-    owed = {"etl": args.repeats, "dlt-tuned": args.dlt_tuned_repeats,
+    owed = {"etl": args.repeats, "probe": args.repeats, "dlt-tuned": args.dlt_tuned_repeats,
             "dlt-default": args.dlt_default_repeats, "sdk": args.sdk_repeats}
     repeats = {k: owed[k] for k in CONTENDER_ORDER if k in args.only and owed[k] > 0}
     result = compare.compare(workload, repeats, args.work)

@@ -52,7 +52,7 @@ def measure_export(workload: Workload, work: Path, repeats: int,
                   f"{usage.peak_rss_mb:.1f} MB, {requests} requests, exit {usage.exit_code}",
                   file=sys.stderr, flush=True)
             shutil.rmtree(out, ignore_errors=True)
-        info = sim.info
+        info = {k: v for k, v in sim.info.items() if k != "api_key"}
     ok = [r for r in runs if r["usage"]["exit_code"] == 0]
     wall = statistics.median(r["usage"]["wall_s"] for r in ok) if ok else None
     made: int | None = ok[-1]["requests"] if ok else None
