@@ -13,7 +13,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import msgspec
@@ -33,9 +33,20 @@ from etl.plan import EvalPlan, plan_run
 from etl.tasks import task_group
 
 
+class UnitRows(Protocol):
+    """Where a big unit's rows stream page by page; kept only if the unit succeeds."""
+
+    def write(self, table: str, batch: pa.RecordBatch) -> None: ...
+
+    def commit(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 class Sink(Protocol):
-    async def emit(self, ctx: FetchContext,
-                   batches: dict[str, pa.RecordBatch | pa.Table]) -> None: ...
+    async def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None: ...
+
+    def unit(self) -> UnitRows: ...
 
     async def archive(self, request: PanelRequest, query: dict[str, str],
                       fetched_at: datetime, body: bytes) -> None: ...
@@ -157,13 +168,14 @@ class _Engine:
         cost = _Cost()
         try:
             if unit.panel == "image-predictions":
-                batches, fetched_at = await self._images(unit, cost)
+                await self._images(unit, cost)  # its rows are staged as they arrive
             else:
                 cost.requests = 1
                 response = await self.client.panel(unit)
                 cost.attempts, fetched_at = response.attempts, response.fetched_at
                 await self.sink.archive(unit, unit.query(), fetched_at, response.body)
-                batches = PANELS[unit.panel].normalize(response.value, self._ctx(unit, fetched_at))
+                ctx = self._ctx(unit, fetched_at)
+                await self.sink.emit(ctx, PANELS[unit.panel].normalize(response.value, ctx))
         except (AuthError, RetryBudgetExhausted):
             raise
         except msgspec.ValidationError as exc:
@@ -180,11 +192,10 @@ class _Engine:
             return ledger.Outcome(unit, "error", None, "internal_error",
                                   f"eval {unit.eval_id!r}, panel {unit.panel!r}: "
                                   f"{type(exc).__name__}: {exc}", cost.attempts, cost.requests)
-        await self.sink.emit(self._ctx(unit, fetched_at), batches)
         self.evals_ok.add(unit.eval_id)
         return ledger.ok(unit, cost.attempts, cost.requests)
 
-    async def _images(self, unit: PanelRequest, cost: _Cost) -> tuple[dict[str, pa.Table], datetime]:
+    async def _images(self, unit: PanelRequest, cost: _Cost) -> None:
         """All pages of one image-predictions unit.
 
         Pages that disagree on ``totalImages``, or that together hold fewer images than it
@@ -194,15 +205,22 @@ class _Engine:
         """
         problem = ""
         for _ in range(2):
-            pages = _ImagePages(self, unit, cost)
-            await pages.fetch()
+            rows = self.sink.unit()
+            pages = _ImagePages(self, unit, cost, rows)
+            try:
+                await pages.fetch()
+            except BaseException:
+                rows.discard()
+                raise
             if len(pages.totals) > 1:
                 problem = f"changed between pages ({sorted(pages.totals)})"
             elif pages.received < min(pages.totals):
                 problem = (f"promised {min(pages.totals)} images, the pages held "
                            f"{pages.received}")
             else:
-                return pages.tables(), pages.fetched_at
+                rows.commit()
+                return
+            rows.discard()
         raise ContractError("image-predictions", "totalImages", f"{problem}, twice in a row",
                             unit.eval_id)
 
@@ -233,20 +251,18 @@ class _ImagePages:
     """One pass over the pages of an image-predictions unit: the first page, then the rest
     concurrently (the first reveals ``totalImages``), each normalized as it arrives."""
 
-    def __init__(self, engine: _Engine, unit: PanelRequest, cost: _Cost) -> None:
+    def __init__(self, engine: _Engine, unit: PanelRequest, cost: _Cost, rows: UnitRows) -> None:
         self.engine = engine
         self.unit = unit
         self.cost = cost
+        self.rows = rows
         self.size = engine.config.crawl.image_page_size
         self.seen: set[str] = set()  # image ids already kept: a repeat on a later page is dropped
-        self.parts: dict[str, list[pa.RecordBatch]] = {}
         self.totals: set[int] = set()
         self.received = 0  # images the pages held, repeats included
-        self.fetched_at = datetime.now(UTC)
 
     async def fetch(self) -> None:
         first = await self._get(0)
-        self.fetched_at = first.fetched_at
         stride = len(first.value.images)
         if not stride:
             return
@@ -266,9 +282,5 @@ class _ImagePages:
         self.received += len(page.images)
         ctx = engine._ctx(unit, response.fetched_at)
         for table, batch in normalize_page(page, ctx, self.seen).items():
-            self.parts.setdefault(table, []).append(batch)
+            self.rows.write(table, batch)
         return response
-
-    def tables(self) -> dict[str, pa.Table]:
-        # A table over the pages' batches: no copy, and the writer takes it as is.
-        return {table: pa.Table.from_batches(batches) for table, batches in self.parts.items()}

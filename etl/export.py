@@ -26,7 +26,7 @@ from etl.normalize import FetchContext, normalize_body
 from etl.panels import PanelRequest
 from etl.progress import Reporter
 from etl.schemas import TABLES
-from etl.writer import StagingWriter
+from etl.writer import StagingWriter, UnitFiles
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,13 @@ class RunSink:
         self.archive_writer = ArchiveWriter(staging / "archive.parquet")
         self.outcomes: list[ledger.Outcome] = []
 
-    async def emit(self, ctx: FetchContext,
-                   batches: dict[str, pa.RecordBatch | pa.Table]) -> None:
+    async def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
         for table, batch in batches.items():
             if batch.num_rows:
                 self.writer.write(table, batch)
+
+    def unit(self) -> UnitFiles:
+        return self.writer.unit()
 
     async def archive(
         self, request: PanelRequest, query: dict[str, str], fetched_at: datetime, body: bytes

@@ -108,6 +108,51 @@ class _TableParts:
             self.close_file()
 
 
+def staged_files(folder: Path) -> list[Path]:
+    """A table's staged files in the order publish must read them (the last write wins)."""
+    return sorted(folder.glob("part-*.parquet")) + sorted(folder.glob("unit-*.parquet"))
+
+
+class UnitFiles:
+    """One unit's rows, streamed page by page into hidden files; kept whole or not at all.
+
+    :meth:`commit` renames them into the staging folder (``unit-NNNNN.parquet``);
+    :meth:`discard` deletes them. Memory: one page at a time, whatever the unit's size.
+    """
+
+    def __init__(self, directory: Path, seq: int) -> None:
+        self.directory = directory
+        self.seq = seq
+        self._writers: dict[str, tuple[Path, pq.ParquetWriter]] = {}
+
+    def write(self, table: str, batch: pa.RecordBatch | pa.Table) -> None:
+        data = conform(table, batch)
+        if not data.num_rows:
+            return
+        if table not in self._writers:
+            folder = self.directory / table
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / f".unit-{self.seq:05d}.parquet.tmp"
+            writer = pq.ParquetWriter(path, TABLES[table].schema, compression=COMPRESSION)
+            self._writers[table] = (path, writer)
+        self._writers[table][1].write_table(data, row_group_size=max(data.num_rows, 1))
+
+    def commit(self) -> None:
+        for path, writer in self._close():
+            path.rename(path.with_name(f"unit-{self.seq:05d}.parquet"))
+
+    def discard(self) -> None:
+        for path, _ in self._close():
+            path.unlink(missing_ok=True)
+
+    def _close(self) -> list[tuple[Path, pq.ParquetWriter]]:
+        writers = list(self._writers.values())
+        self._writers = {}
+        for _, writer in writers:
+            writer.close()
+        return writers
+
+
 class StagingWriter:
     """Appends batches to ``<directory>/<table>/part-NNNNN.parquet``; close() to finish.
 
@@ -119,7 +164,13 @@ class StagingWriter:
         self.directory = Path(directory)
         self.rows_per_file = rows_per_file
         self._tables: dict[str, _TableParts] = {}
+        self._units = 0
         self._closed = False
+
+    def unit(self) -> UnitFiles:
+        """Files for one big unit's rows (see :class:`UnitFiles`)."""
+        self._units += 1
+        return UnitFiles(self.directory, self._units)
 
     def write(self, table: str, batch: pa.RecordBatch | pa.Table) -> None:
         """Stage ``batch`` (cast to ``table``'s schema) for publishing."""

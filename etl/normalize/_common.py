@@ -6,6 +6,8 @@ A batch is built from plain column lists against the table's schema from ``etl.s
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -106,9 +108,16 @@ def iso_utc(moment: datetime) -> str:
     return f"{moment.year:04d}-" + moment.strftime("%m-%dT%H:%M:%S") + f".{ms:03d}Z"
 
 
+_DECIMAL = re.compile(r"(?:\d+\.?\d*|\.\d+)")
+
+
+@functools.lru_cache(maxsize=4096)
 def fraction_key(key: str) -> float | None:
-    """``"0.37"`` → 0.37; None for anything that is not a plain decimal in [0, 1]."""
-    if not key or not all(c.isdigit() or c == "." for c in key) or key.count(".") > 1 or key == ".":
+    """``"0.37"`` → 0.37; None for anything that is not a plain decimal in [0, 1].
+
+    Cached: a sweep repeats the same hundred keys for every split and class.
+    """
+    if not _DECIMAL.fullmatch(key):
         return None
     value = float(key)
     return value if 0.0 <= value <= 1.0 else None
