@@ -12,7 +12,7 @@ from storage_scenario import T0, unit_rows
 from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
-from etl.writer import StagingWriter
+from etl.writer import StagingWriter, staged_files
 
 
 def clusters(n: int, start: int = 0) -> pa.Table:
@@ -100,3 +100,19 @@ def test_write_after_close_and_unknown_table_fail(tmp_path: Path) -> None:
     writer.close()
     with pytest.raises(PublishError, match="closed"):
         writer.write("vector_clusters", clusters(1))
+
+
+def test_a_big_unit_appears_whole_on_commit_and_not_at_all_on_discard(tmp_path: Path) -> None:
+    with StagingWriter(tmp_path / "tables") as writer:
+        kept, dropped = writer.unit(), writer.unit()
+        for page in range(3):
+            kept.write("vector_clusters", clusters(5, start=page * 5))
+            dropped.write("vector_clusters", clusters(5, start=100 + page * 5))
+        folder = tmp_path / "tables" / "vector_clusters"
+        assert staged_files(folder) == []  # nothing visible before the unit ends
+        kept.commit()
+        dropped.discard()
+    files = staged_files(folder)
+    assert [p.name for p in files] == ["unit-00001.parquet"]
+    assert pq.read_table(files[0]).column("cluster_id").to_pylist() == list(range(15))
+    assert not list(folder.glob(".*"))  # no hidden leftovers
