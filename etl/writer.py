@@ -28,7 +28,7 @@ ROWS_PER_FILE = 1_000_000
 # of the published files; here a smaller group keeps a run's memory flat.
 ROW_GROUP_ROWS = 32_768
 BUFFER_BYTES = 8 * 1024 * 1024
-COMPRESSION = "zstd"
+COMPRESSION = "lz4"  # staging is read once, by the merge: cheap to write beats small (published files: zstd)
 
 
 def conform(table: str, data: pa.RecordBatch | pa.Table) -> pa.Table:
