@@ -93,7 +93,10 @@ class _Enumerator:
             if page is not None and _full(page):
                 full_versions.append(version)
                 orphan_rows += [r for r in page.evals if r.project is None]
-        if full_versions:
+        if full_versions and orphan_rows:
+            # Only when a full bucket showed deleted-project evals: one that shows none is
+            # taken to hold none (no filter could find them anyway, and warning every large
+            # workspace about evals nobody has seen would drown the real warnings).
             await self.model_buckets(orphan_rows, status, f"deleted projects, status={status}")
 
     async def project_bucket(self, project: ProjectInfo, status: str) -> None:
