@@ -21,11 +21,21 @@ from etl.simulator import SimOptions, serve_in_thread
 DEMO_SEED = 7
 
 SHOWCASE = {
-    "eval_overview": "select * exclude (app_url) from eval_overview order by created_at desc limit 8",
-    "class_leaderboard": "select * from class_leaderboard where split = 'test' order by eval_id, rank limit 8",
-    "operating_thresholds": "select * from operating_thresholds limit 8",
-    "top_confusions": "select * from top_confusions limit 8",
-    "version_trends": "select * from version_trends limit 8",
+    "eval_overview": "select project, version_id, status, task_type, round(map, 3) as map, "
+    "round(miou, 3) as miou, round(f1, 3) as f1, image_count, panels_ok, panels_total "
+    "from eval_overview order by created_at desc limit 8",
+    "class_leaderboard": "select project, version_id, class_name, rank, round(f1, 3) as f1, "
+    "round(precision, 3) as precision, round(recall, 3) as recall from class_leaderboard "
+    "where split = 'test' order by eval_id, rank limit 8",
+    "operating_thresholds": "select project, version_id, split, class_name, threshold, "
+    "round(precision, 3) as precision, round(recall, 3) as recall, round(f1, 3) as f1 "
+    "from operating_thresholds where split = 'test' order by eval_id, class_name limit 8",
+    "top_confusions": "select project, version_id, actual_class, predicted_class, cell_kind, "
+    "count from top_confusions where split = 'test' and confidence is null "
+    "order by eval_id, rank limit 8",
+    "version_trends": "select project, version_id, previous_version_id, round(map, 3) as map, "
+    "round(miou, 3) as miou, round(headline_delta, 3) as delta, regressed "
+    "from version_trends order by project, version_number limit 8",
 }
 
 
@@ -48,6 +58,10 @@ def run_demo(out: Path) -> int:
         reporter = Reporter(resolve_format("text", sys.stderr))
         summary = anyio.run(run_export, config, reporter)
     print(summary.line())
+    if summary.status == "partial":
+        print("(partial on purpose: the simulated workspace has a done eval with a missing panel,"
+              " to show how panel_status records it; see `evals-etl status --out "
+              f"{out}`)")
     db = out / "evals.duckdb"
     for name, sql in SHOWCASE.items():
         print(f"\n== {name}")

@@ -148,7 +148,8 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         for warning in summary.warnings:
             reporter.event(warning, level="warning")
         for problem in summary.problems[:20]:
-            reporter.event(problem, level="error")
+            # "unavailable" and an incomplete listing are retried next run: warnings.
+            reporter.event(problem, level="error" if problem.startswith("error") else "warning")
         return summary
 
 
