@@ -28,6 +28,8 @@ ROWS_PER_FILE = 1_000_000
 # of the published files; here a smaller group keeps a run's memory flat.
 ROW_GROUP_ROWS = 32_768
 BUFFER_BYTES = 8 * 1024 * 1024
+# A unit up to this many rows stays in memory until it ends; a bigger one spills to disk.
+UNIT_MEMORY_ROWS = 20_000
 COMPRESSION = "lz4"  # staging is read once, by the merge: cheap to write beats small (published files: zstd)
 
 
@@ -114,23 +116,39 @@ def staged_files(folder: Path) -> list[Path]:
 
 
 class UnitFiles:
-    """One unit's rows, streamed page by page into hidden files; kept whole or not at all.
+    """One unit's rows, kept whole or not at all, in bounded memory.
 
-    :meth:`commit` renames them into the staging folder (``unit-NNNNN.parquet``);
-    :meth:`discard` deletes them. Memory: one page at a time, whatever the unit's size.
+    Rows are held in memory up to :data:`UNIT_MEMORY_ROWS`; a bigger unit (a 200,000-image
+    eval) spills page by page into hidden files. :meth:`commit` hands held rows to the
+    staging writer, or renames the spilled files into place (``unit-NNNNN.parquet``);
+    :meth:`discard` forgets them.
     """
 
-    def __init__(self, directory: Path, seq: int) -> None:
-        self.directory = directory
+    def __init__(self, staging: StagingWriter, seq: int) -> None:
+        self.staging = staging
         self.seq = seq
+        self._held: list[tuple[str, pa.Table]] = []
+        self._held_rows = 0
         self._writers: dict[str, tuple[Path, pq.ParquetWriter]] = {}
 
     def write(self, table: str, batch: pa.RecordBatch | pa.Table) -> None:
         data = conform(table, batch)
         if not data.num_rows:
             return
+        if not self._writers:
+            self._held.append((table, data))
+            self._held_rows += data.num_rows
+            if self._held_rows < UNIT_MEMORY_ROWS:
+                return
+            held, self._held, self._held_rows = self._held, [], 0
+            for name, rows in held:
+                self._spill(name, rows)
+            return
+        self._spill(table, data)
+
+    def _spill(self, table: str, data: pa.Table) -> None:
         if table not in self._writers:
-            folder = self.directory / table
+            folder = self.staging.directory / table
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f".unit-{self.seq:05d}.parquet.tmp"
             writer = pq.ParquetWriter(path, TABLES[table].schema, compression=COMPRESSION)
@@ -138,10 +156,14 @@ class UnitFiles:
         self._writers[table][1].write_table(data, row_group_size=max(data.num_rows, 1))
 
     def commit(self) -> None:
-        for path, writer in self._close():
+        for table, rows in self._held:
+            self.staging.write(table, rows)
+        self._held = []
+        for path, _ in self._close():
             path.rename(path.with_name(f"unit-{self.seq:05d}.parquet"))
 
     def discard(self) -> None:
+        self._held = []
         for path, _ in self._close():
             path.unlink(missing_ok=True)
 
@@ -170,7 +192,7 @@ class StagingWriter:
     def unit(self) -> UnitFiles:
         """Files for one big unit's rows (see :class:`UnitFiles`)."""
         self._units += 1
-        return UnitFiles(self.directory, self._units)
+        return UnitFiles(self, self._units)
 
     def write(self, table: str, batch: pa.RecordBatch | pa.Table) -> None:
         """Stage ``batch`` (cast to ``table``'s schema) for publishing."""

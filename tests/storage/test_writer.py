@@ -12,6 +12,7 @@ from storage_scenario import T0, unit_rows
 from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
+from etl import writer as writer_module
 from etl.writer import StagingWriter, staged_files
 
 
@@ -102,7 +103,10 @@ def test_write_after_close_and_unknown_table_fail(tmp_path: Path) -> None:
         writer.write("vector_clusters", clusters(1))
 
 
-def test_a_big_unit_appears_whole_on_commit_and_not_at_all_on_discard(tmp_path: Path) -> None:
+def test_a_big_unit_appears_whole_on_commit_and_not_at_all_on_discard(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(writer_module, "UNIT_MEMORY_ROWS", 8)  # 15 rows: spills to disk
     with StagingWriter(tmp_path / "tables") as writer:
         kept, dropped = writer.unit(), writer.unit()
         for page in range(3):
@@ -116,3 +120,16 @@ def test_a_big_unit_appears_whole_on_commit_and_not_at_all_on_discard(tmp_path: 
     assert [p.name for p in files] == ["unit-00001.parquet"]
     assert pq.read_table(files[0]).column("cluster_id").to_pylist() == list(range(15))
     assert not list(folder.glob(".*"))  # no hidden leftovers
+
+
+def test_a_small_unit_stays_in_memory_and_joins_the_part_files(tmp_path: Path) -> None:
+    with StagingWriter(tmp_path / "tables") as writer:
+        kept, dropped = writer.unit(), writer.unit()
+        kept.write("vector_clusters", clusters(3))
+        dropped.write("vector_clusters", clusters(3, start=10))
+        assert not (tmp_path / "tables" / "vector_clusters").exists()
+        kept.commit()
+        dropped.discard()
+    files = staged_files(tmp_path / "tables" / "vector_clusters")
+    assert [p.name for p in files] == ["part-00000.parquet"]
+    assert pq.read_table(files[0]).column("cluster_id").to_pylist() == [0, 1, 2]
