@@ -15,8 +15,8 @@ pytest.importorskip("dlt")
 pytest.importorskip("psutil")
 pytest.importorskip("roboflow")
 
-from bench import compare, micro  # noqa: E402
-from bench.workload import Workload  # noqa: E402
+from bench import compare, micro
+from bench.workload import Workload
 
 pytestmark = pytest.mark.soak
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.soak
 @pytest.mark.timeout(300)
 def test_every_contender_makes_the_planned_requests(tmp_path: Path) -> None:
     workload = Workload(evals=4, images=(1200, 2100), latency_ms=1.0)
-    repeats = {"etl": 1, "dlt-tuned": 1, "dlt-default": 1, "sdk": 1}
+    repeats = {"etl": 1, "probe": 1, "dlt-tuned": 1, "dlt-default": 1, "sdk": 1}
     result = compare.compare(workload, repeats, tmp_path)
     summary = result["summary"]
     # 1 list call, 11 fixed panels per eval, 2 or 3 image pages per eval
