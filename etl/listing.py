@@ -106,11 +106,16 @@ class _Enumerator:
             page = await self.query(version=str(version), status=status)
             if page is not None and _full(page):
                 mine = [r for r in page.evals if r.project == project.slug]
-                await self.model_buckets(
-                    mine, status, f"project={project.slug}, version={version}, status={status}")
+                await self.model_buckets(mine, status, f"version={version}, status={status}")
 
     async def model_buckets(self, rows: Iterable[EvalListing], status: str, where: str) -> None:
+        rows = list(rows)
         models = sorted({r.model_id for r in rows if r.model_id})
+        if any(r.model_id is None for r in rows):
+            # No filter reaches an eval without a modelId: those past the cap stay unseen.
+            self._incomplete(
+                f"listing {where} returns {LIST_LIMIT} rows including evals without a modelId,"
+                " which no finer filter can reach: evaluations beyond the API's cap may be missing")
         for model in models:
             if _full(await self.query(model=model, status=status)):
                 self._incomplete(
@@ -123,7 +128,8 @@ class _Enumerator:
 
     def _incomplete(self, warning: str) -> None:
         self.complete = False
-        self.warnings.append(warning)
+        if warning not in self.warnings:  # project buckets share their version queries
+            self.warnings.append(warning)
 
 
 async def enumerate_evals(client: Client) -> Listing:

@@ -164,3 +164,16 @@ def test_image_pages_that_hold_fewer_images_than_promised_fail_the_unit(tmp_path
     assert rows and all(r["state"] == "error" for r in rows)
     assert all("totalImages" in r["message"] and "promised" in r["message"] for r in rows)
     assert table(tmp_path / "out", "image_predictions").num_rows == 0
+
+
+def test_evals_without_a_model_id_past_the_cap_are_a_warning_not_a_silent_gap(
+    tmp_path: Path,
+) -> None:
+    # 3 projects share 2 versions: each workspace-wide (version, status) bucket is full, and
+    # evals without a modelId in it cannot be reached by any finer filter.
+    with simulator(seed=12, evals=700, projects=3, versions=2, images=(1, 2), running_rate=0,
+                   failed_rate=0, deleted_project_rate=0, model_id_null_rate=0.3) as sim:
+        summary = export(sim, tmp_path / "out", splits=("test",), concurrency=16)
+    assert summary.evals_listed < 700
+    assert summary.status == "partial"
+    assert any("without a modelId" in w for w in summary.warnings)
