@@ -13,14 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import PublishError
 from etl.panels import Panel
+from etl.writer import Closing
 
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 256
@@ -50,7 +49,7 @@ class ArchivedResponse:
     body: bytes
 
 
-class ArchiveWriter:
+class ArchiveWriter(Closing):
     """Appends responses to one zstd Parquet file; ``close()`` finishes it.
 
     The file exists (possibly with zero rows) from construction on, so every run that got
@@ -91,17 +90,6 @@ class ArchiveWriter:
         finally:
             self._writer.close()
             self._writer = None
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def read_archive(path: Path) -> Iterator[ArchivedResponse]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from contextlib import ExitStack
 from pathlib import Path
-from types import TracebackType
 from typing import Self
 
 import pyarrow as pa
@@ -175,7 +174,20 @@ class UnitFiles:
         return writers
 
 
-class StagingWriter:
+class Closing:
+    """``with`` support for the writers: leaving the block closes them, even on an error."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class StagingWriter(Closing):
     """Appends batches to ``<directory>/<table>/part-NNNNN.parquet``; close() to finish.
 
     Usable as a context manager. Tables that never receive a row get no folder: publish
@@ -218,14 +230,3 @@ class StagingWriter:
         with ExitStack() as stack:  # every table's file gets closed, even if one fails
             for parts in self._tables.values():
                 stack.callback(parts.close)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
