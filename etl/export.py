@@ -196,6 +196,20 @@ def _run_row(workspace: str, s: RunSummary, started: datetime, finished: datetim
     return pa.Table.from_pylist([row], schema=TABLES["runs"].schema)
 
 
+def _last_image_passes(archive: Path) -> dict[tuple[str, str, str], int]:
+    """Where each image-predictions unit's last pass starts (its last offset-0 page).
+
+    A unit restarted because ``totalImages`` changed archived the pages of both passes; only
+    the last pass is what the run published.
+    """
+    starts: dict[tuple[str, str, str], int] = {}
+    for i, rec in enumerate(read_archive(archive)):
+        if rec.panel == "image-predictions" and "offset=0" in rec.query.split("&"):
+            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
+            starts[(request.eval_id, request.panel, request.params)] = i
+    return starts
+
+
 def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
            keep: int | None = None) -> int:
     """Re-normalize the units a run fetched, from its raw archive, without calling the API.
@@ -217,10 +231,11 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
         writer = StagingWriter(staging / "tables")
         failed: dict[tuple[str, str, str], str] = {}
         units: dict[tuple[str, str, str], PanelRequest] = {}
-        for rec in read_archive(archive):
+        last_pass = _last_image_passes(archive)
+        for i, rec in enumerate(read_archive(archive)):
             request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
             key = (request.eval_id, request.panel, request.params)
-            if key not in current:
+            if key not in current or i < last_pass.get(key, 0):
                 continue
             units[key] = request
             try:

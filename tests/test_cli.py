@@ -102,3 +102,42 @@ def test_evals_that_vanish_are_marked_no_longer_listed(tmp_path: Path,
     rows = {r["eval_id"]: r["listed"] for r in table(out, "evaluations").to_pylist()}
     assert rows[victim] is False
     assert sum(rows.values()) == 4
+
+
+def test_normalize_replays_only_the_last_pass_of_a_restarted_image_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    first_pass: dict[str, bool] = {}
+
+    def ghost_on_first_pass(kind: str, eval_id: str, body: dict) -> dict:
+        # The first pass promises one image more and shows a "ghost" on its second page:
+        # the crawler sees totalImages change, starts over, and publishes the clean pass.
+        if kind != "image-predictions":
+            return body
+        if body["offset"] == 0:
+            first_pass[eval_id] = eval_id not in first_pass
+            return body
+        if first_pass[eval_id]:
+            ghost = {**body["images"][0], "imageId": "ghost"}
+            return {**body, "totalImages": body["totalImages"] + 1,
+                    "images": [*body["images"], ghost]}
+        return body
+
+    with simulator(seed=23, evals=2, images=(30, 40), running_rate=0, failed_rate=0,
+                   missing_panel_rate=0, mutate=ghost_on_first_pass) as sim:
+        monkeypatch.setenv("ROBOFLOW_API_KEY", sim.options.api_key)
+        assert main(["export", "--workspace", "acme", "--api-url", sim.url, "--out", str(out),
+                     "--log-format", "json", "--config", str(_small_pages(tmp_path))]) == 0
+    before = table(out, "image_predictions").sort_by("image_id")
+    assert "ghost" not in before.column("image_id").to_pylist()
+    run_id = table(out, "runs").column("run_id")[0].as_py()
+    assert main(["normalize", "--out", str(out), "--run", run_id]) == 0
+    after = table(out, "image_predictions").sort_by("image_id")
+    assert after.column("image_id").to_pylist() == before.column("image_id").to_pylist()
+
+
+def _small_pages(tmp: Path) -> Path:
+    path = tmp / "pages.toml"
+    path.write_text("[crawl]\nimage_page_size = 10\nbackoff_base = 0.01\nbackoff_max = 0.02\n")
+    return path
