@@ -10,7 +10,7 @@ when the whole unit succeeded, so a unit is published whole or not at all.
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,7 +66,6 @@ class CrawlResult:
     listings: list[EvalListing]
     listing_complete: bool
     warnings: list[str]
-    outcomes: Counter[str]
     evals_exported: int
     http: HttpStats
     aborted: str | None = None
@@ -99,7 +98,6 @@ async def crawl(
         listings=listing.evals,
         listing_complete=listing.complete,
         warnings=listing.warnings,
-        outcomes=engine.states,
         evals_exported=len(engine.evals_ok),
         http=http.stats,
         aborted=engine.aborted,
@@ -116,7 +114,6 @@ class _Engine:
         self.progress = progress
         deadline = config.crawl.deadline_seconds
         self.deadline = None if deadline is None else started + deadline
-        self.states: Counter[str] = Counter()
         self.evals_ok: set[str] = set()
         self.aborted: str | None = None
         self.done = 0
@@ -229,7 +226,6 @@ class _Engine:
 
     def _record(self, outcome: ledger.Outcome) -> None:
         self.sink.record(outcome)
-        self.states[outcome.state] += 1
         self.done += 1
         self._tick()
 
