@@ -4,7 +4,7 @@
 with the key in ``ROBOFLOW_API_KEY``. The list is the parent resource; every panel is a
 dependent resource per eval (``{resources.evals.evalId}``), performance-by-class and
 confusion-matrix once per split, image predictions through an offset paginator that stops
-at ``totalImages``. The plan is evals-etl's (``etl.plan.units_for`` with the defaults).
+at ``totalImages``. The plan is evals-etl's (``etl.crawl.plan.units_for`` with the defaults).
 
 ``default`` is the configuration the rest_api docs lead to. ``tuned`` follows dlt's
 performance guide: every dependent resource ``parallelized`` (each eval's fetch runs in the

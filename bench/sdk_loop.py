@@ -22,7 +22,7 @@ from bench.workload import LIST_CAP, PAGE, SPLITS
 
 
 def fetch_eval(ev: Any) -> dict[str, Any]:
-    """Every panel of one eval, in the order of ``etl.plan.units_for``."""
+    """Every panel of one eval, in the order of ``etl.crawl.plan.units_for``."""
     doc: dict[str, Any] = {"eval": ev.refresh().to_dict()}
     if ev.status != "done":  # a running or failed eval has no panels (409)
         return doc

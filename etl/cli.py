@@ -63,10 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--log-format", choices=["auto", "text", "json"])
     export.set_defaults(handler=_export)
 
-    norm = sub.add_parser("normalize", help="rebuild a run's tables from its raw archive (no API calls)")
-    norm.add_argument("--run", required=True, help="run id (see the runs table)")
-    norm.add_argument("--out", type=Path, required=True)
-    norm.set_defaults(handler=_normalize)
+    # `normalize` is replay's name before 0.2, kept so existing scripts go on working.
+    for name in ("replay", "normalize"):
+        replay = sub.add_parser(
+            name, help="rebuild a run's tables from its raw archive (no API calls)"
+            if name == "replay" else "the old name of replay")
+        replay.add_argument("--run", required=True, help="run id (see the runs table)")
+        replay.add_argument("--out", type=Path, required=True)
+        replay.set_defaults(handler=_replay)
 
     views = sub.add_parser("views", help="(re)build OUT/evals.duckdb from sql/")
     views.add_argument("--out", type=Path, required=True)
@@ -141,17 +145,18 @@ def _confidences(values: list[str] | None) -> list[int | str] | None:
     return parsed
 
 
-def _normalize(args: argparse.Namespace) -> int:
-    from etl.export import replay
+def _replay(args: argparse.Namespace) -> int:
     from etl.progress import Reporter, resolve_format
+    from etl.replay import replay
 
     replay(args.out, args.run, None, Reporter(resolve_format("auto", sys.stderr)))
     return 0
 
 
 def _views(args: argparse.Namespace) -> int:
-    from etl import publish, views
+    from etl import views
     from etl.errors import PublishError
+    from etl.store import publish
 
     # Checked before the lock too, so a mistyped --out gets no state/ folder created in it.
     if publish.current_snapshot(args.out) is None:

@@ -13,7 +13,7 @@
     └─ PublishError           lock held, manifest or rename failure      → EXIT_LOCKED / 1
 
 Error classes hold data and build their message from it; they make no decisions. Whether to
-retry is decided in ``etl.http``; which ledger state an error becomes, in ``etl.ledger``.
+retry is decided in ``etl.crawl.http``; which ledger state an error becomes, in ``etl.crawl.ledger``.
 """
 
 from __future__ import annotations

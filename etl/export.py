@@ -1,8 +1,9 @@
 """One export run, end to end: lock, recover, crawl, stage, publish, views.
 
-This is the orchestration ``evals-etl export`` and ``evals-etl normalize`` call. It owns no
-policy of its own: retries live in ``http``, planning in ``plan``, outcome mapping in
-``ledger``, the merge and the atomic switch in ``publish``.
+This is the orchestration ``evals-etl export`` calls (``evals-etl replay`` is its offline
+twin, in :mod:`etl.replay`). It owns no policy of its own: retries live in ``crawl.http``,
+planning in ``crawl.plan``, outcome mapping in ``crawl.ledger``, the merge and the atomic
+switch in ``store.publish``.
 """
 
 from __future__ import annotations
@@ -15,18 +16,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from etl import ledger, publish, views
-from etl.archive import ArchivedResponse, ArchiveWriter, read_archive
+from etl import views
 from etl.config import Config
-from etl.crawl import CrawlResult, crawl
-from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, EtlError
-from etl.normalize import FetchContext, normalize_body
+from etl.crawl import ledger
+from etl.crawl.engine import CrawlResult, crawl
+from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL
+from etl.normalize import FetchContext, listing_batch
 from etl.panels import PanelRequest
 from etl.progress import Reporter
 from etl.schemas import TABLES
-from etl.writer import StagingWriter, UnitFiles
+from etl.store import publish
+from etl.store.archive import ArchivedResponse, ArchiveWriter
+from etl.store.writer import StagingWriter, UnitFiles
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
     with publish.RunLock(out) as lock:
         if lock.note:
             reporter.event(lock.note, level="warning")
-        for note in publish.recover(out, build_views=views.build_database):
+        for note in publish.recover(out, views):
             reporter.event(note, level="warning")
         previous = None if config.full_refresh else publish.read_previous_state(out)
         mode = "incremental" if previous is not None else "full"
@@ -131,20 +133,20 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
             sink.close()
         summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock)
         finished = datetime.now(UTC)
-        publish.publish(
-            out,
+        commit = publish.Commit(
             run_id=run_id,
             staging=staging,
-            ok_units=[o.request for o in sink.outcomes if o.state == "ok"],
-            attempted_units=[o.request for o in sink.outcomes],
+            ok_units=tuple(o.request for o in sink.outcomes if o.state == "ok"),
+            attempted_units=tuple(o.request for o in sink.outcomes),
             panel_status=pa.Table.from_batches(
                 [ledger.outcomes_batch(sink.outcomes, config.workspace, run_id, finished)]
             ),
             run_row=_run_row(config.workspace, summary, started, finished),
-            listings=result.listings if result.listing_complete else None,
-            keep=config.output.keep,
-            build_views=views.build_database,
+            listing=pa.Table.from_batches([listing_batch(
+                result.listings, config.workspace, run_id, finished)])
+            if result.listing_complete else None,
         )
+        publish.publish(out, commit, keep=config.output.keep, views=views)
         for warning in summary.warnings:
             reporter.event(warning, level="warning")
         for problem in summary.problems[:20]:
@@ -194,78 +196,3 @@ def _run_row(workspace: str, s: RunSummary, started: datetime, finished: datetim
         "errors": s.states.get("error", 0) + s.states.get("unavailable", 0),
     }
     return pa.Table.from_pylist([row], schema=TABLES["runs"].schema)
-
-
-def _last_image_passes(archive: Path) -> dict[tuple[str, str, str], int]:
-    """Where each image-predictions unit's last pass starts (its last offset-0 page).
-
-    A unit restarted because ``totalImages`` changed archived the pages of both passes; only
-    the last pass is what the run published.
-    """
-    starts: dict[tuple[str, str, str], int] = {}
-    for i, rec in enumerate(read_archive(archive)):
-        if rec.panel == "image-predictions" and "offset=0" in rec.query.split("&"):
-            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
-            starts[(request.eval_id, request.panel, request.params)] = i
-    return starts
-
-
-def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
-           keep: int | None = None) -> int:
-    """Re-normalize the units a run fetched, from its raw archive, without calling the API.
-
-    Only units that are current and came from ``run_id`` are rebuilt; a unit whose payload no
-    longer normalizes becomes ``error`` in ``panel_status``. Returns the number of units rebuilt.
-    """
-    archive = out / "runs" / run_id / "archive.parquet"
-    if not archive.exists():
-        raise EtlError(f"no archive for run {run_id!r} in {out / 'runs'}")
-    with publish.RunLock(out):
-        status = pq.read_table(out / "tables" / "panel_status").to_pylist()
-        current = {
-            (r["eval_id"], r["panel"], r["params"]): r
-            for r in status if r["run_id"] == run_id and r["state"] == "ok"
-        }
-        ws = workspace or (status[0]["workspace"] if status else "")
-        staging = out / "staging" / f"replay-{run_id}"
-        writer = StagingWriter(staging / "tables")
-        failed: dict[tuple[str, str, str], str] = {}
-        units: dict[tuple[str, str, str], PanelRequest] = {}
-        last_pass = _last_image_passes(archive)
-        for i, rec in enumerate(read_archive(archive)):
-            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
-            key = (request.eval_id, request.panel, request.params)
-            if key not in current or i < last_pass.get(key, 0):
-                continue
-            units[key] = request
-            try:
-                batches = normalize_body(FetchContext(ws, run_id, rec.fetched_at, request), rec.body)
-            except EtlError as exc:
-                failed[key] = str(exc)
-                continue
-            for table, batch in batches.items():
-                if batch.num_rows:
-                    writer.write(table, batch)
-        writer.close()
-        now = datetime.now(UTC)
-        failed_outcomes = [
-            ledger.Outcome(units[k], "error", None, "contract_error", msg,
-                           current[k]["attempts"], current[k]["requests"])
-            for k, msg in failed.items()
-        ]
-        publish.publish(
-            out, run_id=run_id, staging=staging,
-            ok_units=[u for k, u in units.items() if k not in failed],
-            attempted_units=[units[k] for k in failed],
-            panel_status=pa.Table.from_batches(
-                [ledger.outcomes_batch(failed_outcomes, ws, run_id, now)]
-            ),
-            run_row=TABLES["runs"].schema.empty_table(),
-            listings=None, build_views=views.build_database,
-            # A replay adds a snapshot; it must not prune the ones the user chose to keep.
-            keep=keep or 1 + sum(p.is_dir() for p in (out / "snapshots").iterdir()),
-        )
-        reporter.event("replayed", run_id=run_id, units=len(units), errors=len(failed))
-        return len(units)
-
-

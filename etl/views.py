@@ -26,6 +26,9 @@ import duckdb
 from etl.errors import PublishError
 
 PLACEHOLDER = "${tables}"
+# One row saying which tables folder the views read: how publish and recovery tell whether a
+# database shows the current snapshot, without parsing view SQL.
+BUILD_TABLE = "_evals_etl_build"
 Format = Literal["table", "csv", "json"]
 
 
@@ -66,10 +69,27 @@ def build_database(db_path: Path, tables_dir: Path) -> None:
                 except duckdb.Error as exc:
                     rel = path.relative_to(sql_dir())
                     raise PublishError(f"cannot build view {rel}: {exc}") from exc
+            con.execute(f"create table {BUILD_TABLE} as select ? as tables_dir, now() as built_at",
+                        [tables.as_posix()])
         os.replace(tmp, db_path)
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
+
+
+build = build_database  # the name etl.store.publish.Views gives it
+
+
+def shows(db_path: Path, tables_dir: Path) -> bool:
+    """Whether ``db_path`` opens and its views read ``tables_dir`` (as built by this module)."""
+    if not db_path.exists():
+        return False
+    try:
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            row = con.execute(f"select tables_dir from {BUILD_TABLE}").fetchone()
+    except duckdb.Error:
+        return False  # unreadable, or built before the marker existed: rebuild
+    return row is not None and row[0] == Path(os.path.abspath(tables_dir)).as_posix()
 
 
 def view_names(db_path: Path) -> list[str]:

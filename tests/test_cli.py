@@ -61,10 +61,11 @@ def test_the_folder_can_be_moved_and_opened_from_anywhere(
     assert int(capsys.readouterr().out.splitlines()[1]) > 0
 
 
-def test_normalize_rebuilds_a_run_from_its_archive(exported: Path) -> None:
+@pytest.mark.parametrize("command", ["replay", "normalize"])  # normalize: the old name
+def test_replay_rebuilds_a_run_from_its_archive(exported: Path, command: str) -> None:
     before = table(exported, "image_predictions").sort_by("image_id")
     run_id = table(exported, "runs").column("run_id")[0].as_py()
-    assert main(["normalize", "--out", str(exported), "--run", run_id]) == 0
+    assert main([command, "--out", str(exported), "--run", run_id]) == 0
     after = table(exported, "image_predictions").sort_by("image_id")
     assert after.num_rows == before.num_rows
     assert after.drop_columns(["fetched_at"]).equals(before.drop_columns(["fetched_at"]))

@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from etl import publish
 from etl.config import CrawlConfig
+from etl.crawl.plan import units_for
 from etl.errors import AuthError, LockHeldError
-from etl.plan import units_for
+from etl.store import publish
 from tests.support.runs import content, dataset, export, simulator, table
 
 
@@ -116,9 +116,8 @@ def test_refused_key_ends_the_run_and_publishes_nothing(tmp_path: Path) -> None:
 
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with simulator(evals=3) as sim, publish.RunLock(out):
-        with pytest.raises(LockHeldError) as caught:
-            export(sim, out)
+    with simulator(evals=3) as sim, publish.RunLock(out), pytest.raises(LockHeldError) as caught:
+        export(sim, out)
     assert caught.value.exit_code == 5
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email.utils
 
-from etl.http import retry_after_seconds, segment
+from etl.crawl.http import retry_after_seconds, segment
 
 
 def test_retry_after_accepts_seconds_and_http_dates() -> None:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from etl import ledger
+from etl.crawl import ledger
 from etl.errors import BadRequestError, ContractError, NotDoneError, NotFoundError, TransientError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from etl import publish
 from etl.cli import main
+from etl.store import publish
 from tests.support.runs import export, simulator, table
 
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from etl.config import CrawlConfig
+from etl.crawl.plan import plan_eval, plan_run, units_for
 from etl.panels import EvalListing, PreviousState
-from etl.plan import plan_eval, plan_run, units_for
 
 DONE = EvalListing("e1", "done", "p", "1", None, "2026-04-27T20:04:10.904Z")
 

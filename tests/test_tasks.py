@@ -5,8 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
+from etl.crawl.tasks import task_group
 from etl.errors import AuthError, RetryBudgetExhausted
-from etl.tasks import task_group
 
 
 async def _fail(exc: Exception, delay: float = 0.0) -> None:

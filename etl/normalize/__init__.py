@@ -31,7 +31,7 @@ from etl.normalize import (
     recommendations,
     vector_analysis,
 )
-from etl.normalize._common import Batches, FetchContext, PanelCodec, iso_utc, parse_timestamp
+from etl.normalize._common import Batches, FetchContext, PanelCodec, parse_timestamp
 from etl.normalize._decode import contract_error
 from etl.normalize.evaluations import (
     ListPage,
@@ -42,6 +42,7 @@ from etl.normalize.evaluations import (
 )
 from etl.normalize.image_predictions import ImagePage, decode_page, normalize_page
 from etl.panels import Panel
+from etl.timestamps import iso_utc
 
 PANELS: dict[Panel, PanelCodec] = {
     "get": evaluations.CODEC,

@@ -22,12 +22,12 @@ from etl.normalize._common import (
     PanelCodec,
     assemble,
     build,
-    iso_utc,
     lineage_columns,
     parse_timestamp,
 )
 from etl.normalize._decode import contract_error, decoder
 from etl.panels import EvalListing
+from etl.timestamps import iso_utc
 
 APP_URL = "https://app.roboflow.com/{workspace}/{project}/evaluation/{version}"
 

@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from etl import publish
 from etl.config import CrawlConfig
+from etl.crawl.plan import units_for
 from etl.errors import EXIT_API_DOWN, RetryBudgetExhausted, TransientError
-from etl.plan import units_for
 from etl.simulator.common import FAULT_KINDS
+from etl.store import publish
 from tests.support.runs import dataset, simulator, table
 from tests.support.truth import duplicate_grains, published_mismatches, run, states, statuses
 

@@ -22,12 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import config as config_module
-from etl import publish
 from etl.config import KEY_ENV
 from etl.errors import ConfigError, ContractError, EtlError, TransientError
 from etl.export import RunSummary
 from etl.schemas import TABLES
 from etl.simulator import SimHandle
+from etl.store import publish
 from tests.support.runs import LINEAGE_OF_A_RUN, dataset, simulator, table
 from tests.support.truth import published_mismatches, run, states, statuses, tree
 

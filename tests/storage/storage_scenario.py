@@ -18,11 +18,13 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from etl import publish, views
-from etl.archive import ArchivedResponse, ArchiveWriter
+from etl import views
+from etl.normalize import listing_batch
 from etl.panels import EvalListing, PanelRequest
 from etl.schemas import TABLES, TABLES_BY_PANEL
-from etl.writer import StagingWriter
+from etl.store import publish
+from etl.store.archive import ArchivedResponse, ArchiveWriter
+from etl.store.writer import StagingWriter
 
 WS = "ws"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -110,16 +112,27 @@ def run_row(run_id: str) -> pa.Table:
     return pa.Table.from_pylist([row], schema=TABLES["runs"].schema)
 
 
+def publish_with(out: Path, *, run_id: str, staging: Path, ok_units: Sequence[PanelRequest],
+                 attempted_units: Sequence[PanelRequest], panel_status: pa.Table,
+                 run_row: pa.Table, listings: list[EvalListing] | None, keep: int) -> Path:
+    """``publish.publish`` with a Commit built the way export.run_export builds it."""
+    listing = None if listings is None else pa.Table.from_batches(
+        [listing_batch(listings, WS, run_id, T0)])
+    commit = publish.Commit(run_id, staging, tuple(ok_units), tuple(attempted_units),
+                            panel_status, run_row, listing)
+    return publish.publish(out, commit, keep=keep, views=views)
+
+
 def publish_run(out: Path, run_id: str, ok: Sequence[PanelRequest],
                 failed: Sequence[PanelRequest] = (), *,
                 listings: list[EvalListing] | None = None, keep: int = 3) -> Path:
     """Stage and publish one run the way export.run_export does."""
     staging = out / "staging" / run_id
     stage(staging, run_id, ok, partial=failed)
-    return publish.publish(
+    return publish_with(
         out, run_id=run_id, staging=staging, ok_units=ok, attempted_units=[*ok, *failed],
         panel_status=status_table(ok, failed, run_id), run_row=run_row(run_id),
-        listings=listings, keep=keep, build_views=views.build_database)
+        listings=listings, keep=keep)
 
 
 def read_tables(out: Path) -> dict[str, list[dict[str, Any]]]:
@@ -139,7 +152,7 @@ RUN2_LISTINGS = [EvalListing("e1", "done", "proj", "3", "m1", "2026-01-02T00:00:
 
 def run_step(out: Path, step: str) -> None:
     with publish.RunLock(out):
-        publish.recover(out, views.build_database)
+        publish.recover(out, views)
         if step == "run1":
             publish_run(out, "r1", RUN1)
         else:

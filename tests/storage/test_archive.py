@@ -8,9 +8,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from etl import archive
-from etl.archive import ArchivedResponse, ArchiveWriter, read_archive
 from etl.errors import PublishError
+from etl.store import archive
+from etl.store.archive import ArchivedResponse, ArchiveWriter, read_archive
 
 AT = datetime(2026, 3, 4, 5, 6, 7, 891234, tzinfo=UTC)
 

@@ -19,6 +19,7 @@ from storage_scenario import (
     T0,
     WS,
     publish_run,
+    publish_with,
     read_tables,
     run_row,
     stage,
@@ -27,11 +28,12 @@ from storage_scenario import (
     units,
 )
 
-from etl import publish, views
+from etl import views
 from etl.errors import PublishError
 from etl.panels import EvalListing, PanelRequest
 from etl.schemas import TABLES
-from etl.writer import StagingWriter
+from etl.store import publish
+from etl.store.writer import StagingWriter
 
 State = dict[str, list[dict[str, Any]]]
 
@@ -70,10 +72,9 @@ def test_first_run_publishes_every_table_even_empty_ones(tmp_path: Path) -> None
 
 def test_zero_row_tables_exist_when_nothing_was_staged(tmp_path: Path) -> None:
     staging = tmp_path / "staging" / "r1"
-    publish.publish(tmp_path, run_id="r1", staging=staging, ok_units=[], attempted_units=[],
+    publish_with(tmp_path, run_id="r1", staging=staging, ok_units=[], attempted_units=[],
                     panel_status=TABLES["panel_status"].schema.empty_table(),
-                    run_row=run_row("r1"), listings=None, keep=3,
-                    build_views=views.build_database)
+                    run_row=run_row("r1"), listings=None, keep=3)
     tables = read_tables(tmp_path)
     assert {n: len(r) for n, r in tables.items()} == {n: int(n == "runs") for n in TABLES}
     assert views.query(tmp_path / "evals.duckdb", "select count(*) from eval_overview",
@@ -161,10 +162,9 @@ def test_the_last_staged_row_of_a_grain_wins(tmp_path: Path) -> None:
     changed = [{**r, "n_clusters": 42} for r in rows]
     pq.write_table(pa.Table.from_pylist(changed, schema=TABLES["vector_analysis"].schema),
                    staging / "tables" / "vector_analysis" / "part-00001.parquet")
-    publish.publish(tmp_path, run_id="r1", staging=staging, ok_units=[request],
+    publish_with(tmp_path, run_id="r1", staging=staging, ok_units=[request],
                     attempted_units=[request], panel_status=status_table([request], [], "r1"),
-                    run_row=run_row("r1"), listings=None, keep=3,
-                    build_views=views.build_database)
+                    run_row=run_row("r1"), listings=None, keep=3)
     assert [r["n_clusters"] for r in read_tables(tmp_path)["vector_analysis"]] == [42]
 
 
@@ -174,10 +174,9 @@ def test_staged_rows_of_no_recorded_unit_fail_loudly(tmp_path: Path) -> None:
     stage(staging, "r1", [request])
     recorded = PanelRequest("e1", "confusion-matrix", "valid", 50)  # normalizer/plan mismatch
     with pytest.raises(PublishError, match="match no confusion-matrix unit"):
-        publish.publish(tmp_path, run_id="r1", staging=staging, ok_units=[recorded],
+        publish_with(tmp_path, run_id="r1", staging=staging, ok_units=[recorded],
                         attempted_units=[recorded], panel_status=status_table([recorded], [], "r1"),
-                        run_row=run_row("r1"), listings=None, keep=3,
-                        build_views=views.build_database)
+                        run_row=run_row("r1"), listings=None, keep=3)
     assert publish.current_snapshot(tmp_path) is None
     assert list((tmp_path / "snapshots").iterdir()) == []  # the half-built snapshot is gone
 
@@ -220,9 +219,9 @@ def test_task_type_is_filled_from_split_metrics_when_null(tmp_path: Path) -> Non
     pq.write_table(pa.Table.from_pylist([{**rows[0], "task_type": None}],
                                         schema=TABLES["evaluations"].schema), path)
     ok = [request, PanelRequest("e1", "map-results")]
-    publish.publish(tmp_path, run_id="r1", staging=staging, ok_units=ok, attempted_units=ok,
+    publish_with(tmp_path, run_id="r1", staging=staging, ok_units=ok, attempted_units=ok,
                     panel_status=status_table(ok, [], "r1"), run_row=run_row("r1"),
-                    listings=None, keep=3, build_views=views.build_database)
+                    listings=None, keep=3)
     (row,) = read_tables(tmp_path)["evaluations"]
     assert row["task_type"] == "task_type-0"  # split_metrics rows all say task_type-0
 
@@ -265,10 +264,9 @@ def test_a_replay_rebuilds_units_without_touching_their_status(tmp_path: Path) -
     broken = PanelRequest("e1", "recommendations")
     staging = tmp_path / "staging" / "replay-r1"
     stage(staging, "r1", [rebuilt])
-    publish.publish(tmp_path, run_id="r1", staging=staging, ok_units=[rebuilt],
+    publish_with(tmp_path, run_id="r1", staging=staging, ok_units=[rebuilt],
                     attempted_units=[broken], panel_status=status_table([], [broken], "r1"),
-                    run_row=TABLES["runs"].schema.empty_table(), listings=None, keep=3,
-                    build_views=views.build_database)
+                    run_row=TABLES["runs"].schema.empty_table(), listings=None, keep=3)
     tables = read_tables(tmp_path)
     status = {(r["panel"], r["params"]): r["state"] for r in tables["panel_status"]}
     assert status[("vector-analysis", "")] == "ok"
@@ -286,10 +284,9 @@ def stage_unit(staging: Path, run_id: str, request: PanelRequest, **override: An
 
 
 def publish_staged(out: Path, run_id: str, ok: list[PanelRequest]) -> None:
-    publish.publish(out, run_id=run_id, staging=out / "staging" / run_id, ok_units=ok,
+    publish_with(out, run_id=run_id, staging=out / "staging" / run_id, ok_units=ok,
                     attempted_units=ok, panel_status=status_table(ok, [], run_id),
-                    run_row=run_row(run_id), listings=None, keep=3,
-                    build_views=views.build_database)
+                    run_row=run_row(run_id), listings=None, keep=3)
 
 
 def test_fresh_map_results_set_task_type_over_the_previous_row(tmp_path: Path) -> None:
@@ -323,7 +320,7 @@ def test_without_a_listing_evals_keep_their_listed_flag(tmp_path: Path) -> None:
 
 def test_tables_a_run_did_not_touch_are_hard_linked_not_rewritten(tmp_path: Path) -> None:
     """A quiet nightly run must not rewrite the big tables it fetched nothing for."""
-    from etl import publish as publish_module
+    from etl.store import publish as publish_module
     from tests.support.runs import export, simulator
 
     out = tmp_path / "out"

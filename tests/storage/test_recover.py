@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from storage_scenario import read_tables, run_step
 
-from etl import crashpoints, publish, views
+from etl import crashpoints, views
 from etl.schemas import TABLES
+from etl.store import publish
 
 HERE = Path(__file__).resolve().parent
 POINTS = ["staged", "snapshot-written", "views-built", "tables-switched", "switched", "cleaned"]
@@ -76,7 +77,7 @@ def test_a_crash_anywhere_leaves_the_old_or_the_new_state(
 
     with publish.RunLock(tmp_path) as lock:  # the crashed run's lock is stale
         assert lock.note is not None and "stale lock" in lock.note
-        notes = publish.recover(tmp_path, views.build_database)
+        notes = publish.recover(tmp_path, views)
     assert read_tables(tmp_path) == expected
     assert db_runs_per_table(tmp_path) == runs_per_table(expected)
     assert not (tmp_path / "staging").exists() or not list((tmp_path / "staging").iterdir())
@@ -98,7 +99,7 @@ def test_a_crash_anywhere_leaves_the_old_or_the_new_state(
 def test_a_crash_before_the_first_switch_leaves_nothing_published(tmp_path: Path) -> None:
     crash_run(tmp_path, "run1", "views-built")
     assert publish.current_snapshot(tmp_path) is None
-    notes = publish.recover(tmp_path, views.build_database)
+    notes = publish.recover(tmp_path, views)
     assert any("never published" in n for n in notes)
     assert any("staging/r1" in n for n in notes)
     assert list((tmp_path / "snapshots").iterdir()) == []
@@ -110,13 +111,13 @@ def test_recover_rebuilds_a_missing_or_stale_database(tmp_path: Path) -> None:
     run_step(tmp_path, "run1")
     first = publish.current_snapshot(tmp_path)
     run_step(tmp_path, "run2")
-    assert publish.recover(tmp_path, views.build_database) == []
+    assert publish.recover(tmp_path, views) == []
 
     (tmp_path / "evals.duckdb").unlink()
-    assert publish.recover(tmp_path, views.build_database) == [
+    assert publish.recover(tmp_path, views) == [
         f"rebuilt evals.duckdb over snapshot {publish.current_snapshot(tmp_path).name}"]
 
     assert first is not None
     views.build_database(tmp_path / "evals.duckdb", first / "tables")  # the older snapshot
-    assert len(publish.recover(tmp_path, views.build_database)) == 1
+    assert len(publish.recover(tmp_path, views)) == 1
     assert db_runs_per_table(tmp_path) == runs_per_table(read_tables(tmp_path))

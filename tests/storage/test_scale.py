@@ -17,11 +17,12 @@ import json, resource, sys
 sys.path[:0] = [{str(HERE.parent.parent)!r}, {str(HERE)!r}]
 from pathlib import Path
 import pyarrow as pa
-from storage_scenario import run_row, status_table, unit_rows
-from etl import publish, views
+from storage_scenario import publish_with, run_row, status_table, unit_rows
+from etl import views
+from etl.store import publish
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
-from etl.writer import StagingWriter
+from etl.store.writer import StagingWriter
 
 out, request = Path(sys.argv[1]), PanelRequest("e1", "image-predictions", "all", None)
 templates = {{name: rows[0] for name, rows in unit_rows(request, "r1").items()}}
@@ -32,9 +33,9 @@ with StagingWriter(staging / "tables") as writer:
             rows = [{{**row, "image_id": f"img{{page * 1000 + i:07d}}"}} for i in range(1000)]
             writer.write(name, pa.Table.from_pylist(rows, schema=TABLES[name].schema))
 staged = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-publish.publish(out, run_id="r1", staging=staging, ok_units=[request],
+publish_with(out, run_id="r1", staging=staging, ok_units=[request],
                 attempted_units=[request], panel_status=status_table([request], [], "r1"),
-                run_row=run_row("r1"), listings=None, keep=2, build_views=views.build_database)
+                run_row=run_row("r1"), listings=None, keep=2)
 print(json.dumps({{"staged_kb": staged,
                   "peak_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}}))
 """

@@ -12,8 +12,8 @@ from storage_scenario import T0, unit_rows
 from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
-from etl import writer as writer_module
-from etl.writer import StagingWriter, staged_files
+from etl.store import writer as writer_module
+from etl.store.writer import StagingWriter, staged_files
 
 
 def clusters(n: int, start: int = 0) -> pa.Table:

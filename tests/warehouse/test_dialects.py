@@ -10,9 +10,10 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from etl import cli, publish, schemas, warehouse
-from etl.dialects import BIGQUERY, POSTGRESQL, SNOWFLAKE, WarehouseUri, kind
+from etl import cli, schemas, warehouse
 from etl.errors import EXIT_USAGE, ConfigError, PublishError
+from etl.store import publish
+from etl.warehouse.dialects import BIGQUERY, POSTGRESQL, SNOWFLAKE, WarehouseUri, kind
 
 
 def ddl(dialect: Any, table: str) -> str:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from etl import schemas, warehouse
-from etl.dialects import POSTGRESQL
 from etl.errors import ConfigError
+from etl.warehouse.dialects import POSTGRESQL
 
 pytestmark = pytest.mark.postgres
 

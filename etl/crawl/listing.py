@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 
 import anyio
 
-from etl.client import LIST_LIMIT, Client
+from etl.crawl.client import LIST_LIMIT, Client
+from etl.crawl.tasks import task_group
 from etl.errors import BadRequestError, ContractError, NotFoundError, TransientError
 from etl.normalize.evaluations import ListPage, ProjectInfo
 from etl.panels import EvalListing
-from etl.tasks import task_group
 
 STATUSES = ("running", "done", "failed")
 

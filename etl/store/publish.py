@@ -1,4 +1,4 @@
-"""Publishing: the commit sequence of a new snapshot (merged by :mod:`etl.merge`), recovery.
+"""Publishing: the commit sequence of a new snapshot (merged by :mod:`etl.store.merge`), recovery.
 
 Layout of an output folder ``OUT``::
 
@@ -8,7 +8,7 @@ Layout of an output folder ``OUT``::
     snapshots/<id>/manifest.json  run_id, created_at, staging, rows per table, schema_version
     staging/<run>/                a run's work in progress (tables/, archive.parquet)
     runs/<run_id>/archive.parquet the raw responses of a published run
-    state/lock                    the run lock (:mod:`etl.runlock`)
+    state/lock                    the run lock (:mod:`etl.store.runlock`)
 
 Snapshot ids are ``<seq:06d>-<run_id>``: the sequence orders snapshots even when a replay
 publishes under an old run id.
@@ -40,29 +40,25 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-import duckdb
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl import crashpoints
 from etl.errors import PublishError
-from etl.merge import DATA_FILE, Merge
-from etl.normalize import iso_utc
-from etl.panels import EvalListing, PanelRequest, PreviousState
-from etl.runlock import RunLock
+from etl.panels import EvalListing, PreviousState
 from etl.schemas import TABLES
+from etl.store.commit import Commit
+from etl.store.merge import DATA_FILE, Merge
+from etl.store.runlock import RunLock
+from etl.timestamps import iso_utc
 
-__all__ = [  # RunLock lives in etl.runlock; callers take it as publish.RunLock
-    "BuildViews", "RunLock", "current_snapshot", "publish", "read_manifest",
-    "read_previous_state", "recover", "schema_version",
+__all__ = [  # Commit and RunLock live in their own modules; callers take them from here
+    "Commit", "RunLock", "Views", "current_snapshot", "publish", "read_current",
+    "read_manifest", "read_previous_state", "recover", "schema_version",
 ]
-
-BuildViews = Callable[[Path, Path], None]
 
 DB = "evals.duckdb"
 LINK = "tables"
@@ -114,6 +110,15 @@ def read_previous_state(out: Path) -> PreviousState | None:
     )
 
 
+def read_current(out: Path, table: str) -> list[dict[str, Any]]:
+    """Every row of ``table`` in the current snapshot (empty before the first publish)."""
+    snapshot = current_snapshot(out)
+    if snapshot is None:
+        return []
+    rows: list[dict[str, Any]] = pq.read_table(snapshot / LINK / table / DATA_FILE).to_pylist()
+    return rows
+
+
 def _read_columns(snapshot: Path, table: str, columns: list[str]) -> list[dict[str, Any]]:
     path = snapshot / LINK / table / DATA_FILE
     present = set(pq.read_schema(path).names)
@@ -129,7 +134,7 @@ def _api_time(value: datetime | None) -> str | None:
 # --------------------------------------------------------------------------- recovery
 
 
-def recover(out: Path, build_views: BuildViews) -> list[str]:
+def recover(out: Path, views: Views) -> list[str]:
     """Undo what a crashed run left behind; call it holding the :class:`RunLock`.
 
     Deletes staging folders, snapshots newer than the current one (a crash before the
@@ -150,8 +155,8 @@ def recover(out: Path, build_views: BuildViews) -> list[str]:
         if path.name.endswith((".tmp", ".tmp.wal")):
             path.unlink(missing_ok=True)
             notes.append(f"removed the temp file {path.name} of an interrupted publish")
-    if current is not None and not _db_shows(out / DB, current / LINK):
-        build_views(out / DB, current / LINK)
+    if current is not None and not views.shows(out / DB, current / LINK):
+        views.build(out / DB, current / LINK)
         notes.append(f"rebuilt {DB} over snapshot {current.name}")
     return notes
 
@@ -179,47 +184,27 @@ def _clear_snapshots(out: Path, current: Path | None) -> list[str]:
     return notes
 
 
-def _db_shows(db: Path, tables: Path) -> bool:
-    """Whether ``db``'s base views read ``tables`` (as views.build_database writes it)."""
-    if not db.exists():
-        return False
-    needle = "'" + Path(os.path.abspath(tables)).as_posix().replace("'", "''") + "/"
-    try:
-        with duckdb.connect(str(db), read_only=True) as con:
-            rows = con.execute(
-                "select sql from duckdb_views() where view_name = 'evaluations'").fetchall()
-    except duckdb.Error:
-        return False  # unreadable: rebuild
-    return bool(rows) and needle in rows[0][0]
-
-
 # --------------------------------------------------------------------------- publishing
 
 
-def publish(
-    out: Path,
-    *,
-    run_id: str,
-    staging: Path,
-    ok_units: Iterable[PanelRequest],
-    attempted_units: Iterable[PanelRequest],
-    panel_status: pa.Table,
-    run_row: pa.Table,
-    listings: list[EvalListing] | None,
-    keep: int,
-    build_views: BuildViews,
-) -> Path:
+class Views(Protocol):
+    """The views layer as the store needs it; the store never imports it (``etl.views`` does)."""
+
+    def build(self, db: Path, tables: Path) -> None:
+        """(Re)create ``db`` with views over the snapshot tables folder ``tables``."""
+
+    def shows(self, db: Path, tables: Path) -> bool:
+        """Whether ``db`` exists, opens, and reads ``tables``."""
+
+
+def publish(out: Path, commit: Commit, *, keep: int, views: Views) -> Path:
     """Merge a run's staged rows into a new snapshot and switch to it; returns the snapshot.
 
-    Per data table: the current rows, minus every row of a unit in ``ok_units``, plus the
-    rows staged for those units. ``panel_status`` replaces the rows of ``attempted_units``;
-    ``run_row`` is added to ``runs``. ``listings`` (None when the listing was incomplete,
-    and in a replay) sets ``evaluations.listed`` and the listing fields, and adds a row per
-    new listed eval; without it every eval keeps the ``listed`` it had. The merge itself is
-    :class:`etl.merge.Merge`.
+    The merge itself is :class:`etl.store.merge.Merge`; the switch is the commit sequence of
+    this module's docstring.
     """
     crashpoints.reach("staged")
-    out, staging = Path(out), Path(staging)
+    out, staging, run_id = Path(out), Path(commit.staging), commit.run_id
     if not _RUN_ID.match(run_id):
         raise PublishError(f"run id {run_id!r} cannot name a snapshot folder")
     previous = current_snapshot(out)
@@ -228,11 +213,11 @@ def publish(
     next_db = out / f".{DB}.{snapshot_id}.tmp"
     merge = Merge(previous / LINK if previous is not None else None, snapshot / LINK, staging)
     try:
-        rows = merge.run(list(ok_units), list(attempted_units), panel_status, run_row, listings)
+        rows = merge.run(commit)
         _write_manifest(snapshot, snapshot_id, run_id, staging, previous, rows)
         _fsync_tree(snapshot)
         crashpoints.reach("snapshot-written")
-        build_views(next_db, snapshot / LINK)
+        views.build(next_db, snapshot / LINK)
         crashpoints.reach("views-built")
     except BaseException:
         shutil.rmtree(snapshot, ignore_errors=True)

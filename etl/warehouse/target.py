@@ -1,48 +1,29 @@
-"""Load the current published dataset into a SQL warehouse through ADBC (``evals-etl load``).
+"""The warehouse side of a load: one connection's DDL, load state and unit replacement.
 
-The warehouse mirrors the published tables, one SQL table each, typed from ``etl.schemas``
-only. Loading is incremental and idempotent: for every table, the rows of each eval (``runs``:
-each run) are fingerprinted; a unit whose fingerprint differs from the one recorded in
-``<schema>._evals_etl_loads`` is replaced (delete, insert from a staged copy) and its new
-fingerprint recorded in the same transaction, and a unit gone from the dataset is deleted.
-So a re-load writes nothing, a killed load leaves every unit either as before or as after,
-and the next load (from any machine: the state lives in the warehouse) finishes the job.
-
-Crash points (``etl.crashpoints``), reached once per chunk transaction:
-``load-staged`` → ``load-replaced`` (before commit) → ``load-committed``.
-
-Only this module imports ADBC, and only inside functions, so the package works without the
-warehouse extras. Dialect differences live in ``etl.dialects``; everything else is one code path.
+State lives in the warehouse (``_evals_etl_loads``: a fingerprint per table and unit;
+``_evals_etl_history``: one row per load; ``_evals_etl_schema``: the schema versions applied),
+so a load from any machine knows what the last one wrote.
 """
 
 from __future__ import annotations
 
-import hashlib
-import importlib
-import re
-import time
-import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pds
 
-from etl import crashpoints, publish, schemas
-from etl.dialects import POSTGRESQL, Dialect, WarehouseUri
+from etl import crashpoints, schemas
 from etl.errors import ConfigError, LockHeldError, PublishError
+from etl.store import publish
+from etl.warehouse.dataset import Dataset, Unit, unit_key
+from etl.warehouse.dialects import Dialect
 
-DEFAULT_SCHEMA = "evals_etl"
-# Bounds a transaction's size: a unit is never split, so one huge eval is one transaction.
-CHUNK_ROWS = 500_000
 LOADS, VERSIONS, HISTORY = "_evals_etl_loads", "_evals_etl_schema", "_evals_etl_history"
 STAGE, KEYS = "_evals_etl_stage", "_evals_etl_keys"
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 def _schema_version() -> int:
@@ -74,67 +55,6 @@ _META: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
 }
 
 
-# ---------------------------------------------------------------- the dataset side
-
-
-@dataclass(frozen=True)
-class Unit:
-    key: str  # eval_id (runs: run_id)
-    rows: int
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """The published snapshot a load reads; the symlink is resolved once, at open."""
-
-    tables_dir: Path
-    run_id: str | None
-    snapshot: str
-
-    @classmethod
-    def open(cls, out: Path) -> Dataset:
-        snapshot = publish.current_snapshot(out)
-        if snapshot is None:
-            raise PublishError(f"nothing published in {out} yet; run `evals-etl export` first")
-        run_id = publish.read_manifest(snapshot).get("run_id")
-        return cls(snapshot.resolve() / publish.LINK, run_id, snapshot.name)
-
-    def arrow(self, table: schemas.Table) -> pds.Dataset:
-        folder = self.tables_dir / table.name
-        if not folder.is_dir():
-            raise PublishError(f"the published dataset has no {table.name!r} table ({folder})")
-        # The declared schema, not the files', so columns added since a file was written
-        # read as NULL and every type is the contract's.
-        return pds.dataset(folder, schema=table.schema, format="parquet", partitioning="hive")
-
-    def units(self, con: duckdb.DuckDBPyConnection, table: schemas.Table) -> dict[str, Unit]:
-        """Row count and content fingerprint of every eval (runs: run) in ``table``."""
-        key = unit_key(table)
-        con.register("source", self.arrow(table))
-        try:
-            cols = ", ".join(f'"{c}"' for c in table.columns)
-            rows = con.execute(
-                f'select "{key}", count(*), sum(hash({cols})::hugeint)::varchar, '
-                f"string_agg(distinct run_id, ',' order by run_id) from source group by 1"
-            ).fetchall()
-        except (duckdb.Error, pa.ArrowException) as exc:
-            raise PublishError(f"cannot read the published {table.name!r} table: {exc}") from exc
-        finally:
-            con.unregister("source")
-        return {k: Unit(k, n, _fingerprint(n, digest, runs)) for k, n, digest, runs in rows}
-
-
-def unit_key(table: schemas.Table) -> str:
-    return "eval_id" if "eval_id" in table.columns else table.grain[0]
-
-
-def _fingerprint(rows: int, digest: str, runs: str) -> str:
-    return hashlib.sha256(f"{rows}|{digest}|{runs}".encode()).hexdigest()[:32]
-
-
-# ---------------------------------------------------------------- the result
-
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -163,73 +83,6 @@ class LoadResult:
                 f"({self.rows_inserted:,} rows), "
                 f"{self.removed} removed, {self.unchanged} unchanged{schema} ({self.seconds:.1f} s)")
 
-
-# ---------------------------------------------------------------- the load
-
-
-def load(out: Path, uri: str, *, schema: str = DEFAULT_SCHEMA,
-         chunk_rows: int = CHUNK_ROWS) -> LoadResult:
-    """Bring ``schema`` in the warehouse at ``uri`` to the dataset published in ``out``."""
-    if not _IDENTIFIER.fullmatch(schema):
-        raise ConfigError(f"--schema {schema!r}: use lower-case letters, digits and _ only")
-    target = WarehouseUri.parse(uri)
-    dataset = Dataset.open(out)
-    started = time.monotonic()
-    with _warehouse_errors(target), _connection(target) as conn, conn.cursor() as cur:
-        wh = Warehouse(conn, cur, _server_dialect(conn, target.dialect), schema)
-        wh.lock()
-        migrated = wh.migrate()
-        result = wh.sync(dataset, chunk_rows)
-        wh.record(dataset, result)
-    return replace(result, target=target.masked, migrated=tuple(migrated),
-                   seconds=time.monotonic() - started)
-
-
-@contextmanager
-def _warehouse_errors(target: WarehouseUri) -> Iterator[None]:
-    driver_errors = _driver_errors()
-    try:
-        yield
-    except driver_errors as exc:
-        # from None: the driver's exception may quote the URI; only the redacted text leaves.
-        raise PublishError(f"warehouse {target.masked}: {target.redact(str(exc))}") from None
-    except (pa.ArrowException, OSError) as exc:
-        raise PublishError(f"cannot read the published dataset: {exc}") from exc
-
-
-def _driver_errors() -> tuple[type[Exception], ...]:
-    try:
-        import adbc_driver_manager
-    except ImportError:  # no driver without it either: _connection names the extra to install
-        return ()
-    return (adbc_driver_manager.Error,)
-
-
-@contextmanager
-def _connection(target: WarehouseUri) -> Iterator[Any]:
-    try:
-        dbapi = importlib.import_module(target.dialect.driver)
-    except ImportError:
-        extra = target.dialect.name
-        raise ConfigError(f"the {extra} warehouse driver is not installed: "
-                          f"pip install 'evals-etl[{extra}]'") from None
-    with warnings.catch_warnings():
-        # BigQuery cannot turn autocommit off; Dialect.transactional says so already.
-        warnings.simplefilter("ignore", Warning)
-        conn = dbapi.connect(**target.connect_args())
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _server_dialect(conn: Any, dialect: Dialect) -> Dialect:
-    if dialect is not POSTGRESQL:
-        return dialect
-    version = str(conn.adbc_get_info().get("vendor_version", ""))
-    if version.isdigit() and int(version) < 150000:
-        return replace(dialect, nulls_not_distinct=False)
-    return dialect
 
 
 class Warehouse:
@@ -445,4 +298,3 @@ def _chunks(units: list[Unit], limit: int) -> Iterator[list[Unit]]:
 
 def _now() -> datetime:
     return datetime.now(UTC)
-

@@ -1,14 +1,14 @@
 """The Roboflow model-evals API, one method per endpoint.
 
 Builds paths and query strings and picks the decoder for each answer; every request goes
-through :class:`etl.http.Http`, which owns auth, retries and concurrency. Parameters the
+through :class:`etl.crawl.http.Http`, which owns auth, retries and concurrency. Parameters the
 exporter depends on (``split``, ``limit``) are always sent explicitly: server defaults differ
 between sources (api-contract §15).
 """
 
 from __future__ import annotations
 
-from etl.http import Http, Response, segment
+from etl.crawl.http import Http, Response, segment
 from etl.normalize import PANELS
 from etl.normalize.evaluations import ListPage, ProjectInfo, decode_listing, decode_workspace
 from etl.normalize.image_predictions import decode_page

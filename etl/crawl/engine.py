@@ -1,9 +1,9 @@
 """The crawl: list the workspace, plan, fetch every panel unit with bounded concurrency.
 
 Concurrency is bounded twice on purpose: a fixed pool of workers takes units from the plan
-(so a 100,000-unit plan never becomes 100,000 coroutines), and :class:`etl.http.Http` caps
+(so a 100,000-unit plan never becomes 100,000 coroutines), and :class:`etl.crawl.http.Http` caps
 requests in flight (so the extra page requests of image-predictions units stay within the
-cap). Each unit ends in exactly one :class:`etl.ledger.Outcome`; its rows reach the sink only
+cap). Each unit ends in exactly one :class:`etl.crawl.ledger.Outcome`; its rows reach the sink only
 when the whole unit succeeded, so a unit is published whole or not at all.
 """
 
@@ -20,17 +20,18 @@ import msgspec
 import pyarrow as pa
 from anyio.abc import TaskGroup
 
-from etl import crashpoints, ledger
-from etl.client import Client
+from etl import crashpoints
 from etl.config import Config
+from etl.crawl import ledger
+from etl.crawl.client import Client
+from etl.crawl.http import Http, HttpStats, Response
+from etl.crawl.listing import enumerate_evals
+from etl.crawl.plan import EvalPlan, plan_run
+from etl.crawl.tasks import task_group
 from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted
-from etl.http import Http, HttpStats, Response
-from etl.listing import enumerate_evals
 from etl.normalize import PANELS, FetchContext, contract_error
 from etl.normalize.image_predictions import normalize_page
 from etl.panels import EvalListing, PanelRequest, PreviousState
-from etl.plan import EvalPlan, plan_run
-from etl.tasks import task_group
 
 
 class UnitRows(Protocol):

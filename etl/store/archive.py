@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from etl.errors import PublishError
 from etl.panels import Panel
-from etl.writer import Closing
+from etl.store.writer import Closing
 
 ROW_GROUP_BYTES = 16 * 1024 * 1024
 READ_BATCH_ROWS = 256

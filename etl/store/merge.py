@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from etl.errors import PublishError
-from etl.normalize import listing_batch
-from etl.panels import EvalListing, PanelRequest
+from etl.panels import PanelRequest
 from etl.schemas import TABLES, Table
-from etl.writer import conform, staged_files
+from etl.store.commit import Commit
+from etl.store.writer import conform, staged_files
 
 __all__ = ["DATA_FILE", "Merge"]
 
@@ -70,10 +70,8 @@ class Merge:
         self.staged = staging / "tables"
         self.spill = staging / "merge-tmp"
 
-    def run(self, ok: list[PanelRequest], attempted: list[PanelRequest],
-            panel_status: pa.Table, run_row: pa.Table,
-            listings: list[EvalListing] | None) -> dict[str, int]:
-        """Write every table; returns the row count of each. ``listings`` None: incomplete."""
+    def run(self, commit: Commit) -> dict[str, int]:
+        """Write every table of ``commit``'s snapshot; returns the row count of each."""
         self.spill.mkdir(parents=True, exist_ok=True)
         try:
             # One thread: the sorts of the big tables then hold one set of buffers, not two
@@ -82,26 +80,24 @@ class Merge:
                                         "temp_directory": str(self.spill)}) as con:
                 con.execute("set TimeZone = 'UTC'")
                 self.con = con
-                return self._all_tables(ok, attempted, panel_status, run_row, listings)
+                return self._all_tables(commit)
         except (duckdb.Error, pa.ArrowException, ValueError) as exc:
             raise PublishError(f"cannot merge into {self.tables.parent.name}: {exc}") from exc
         finally:
             shutil.rmtree(self.spill, ignore_errors=True)
 
-    def _all_tables(self, ok: list[PanelRequest], attempted: list[PanelRequest],
-                    panel_status: pa.Table, run_row: pa.Table,
-                    listings: list[EvalListing] | None) -> dict[str, int]:
-        con = self.con
+    def _all_tables(self, commit: Commit) -> dict[str, int]:
+        con, ok, attempted = self.con, commit.ok_units, commit.attempted_units
         for name, table in TABLES.items():
             con.register(f"empty_{name}", table.schema.empty_table())
         con.register("ok_units", _units_table(ok))
         con.register("attempted_units", _units_table(attempted))
         # A replay rebuilds ok units it does not re-attempt: their staged rows are recorded too.
         con.register("recorded_units", _units_table([*attempted, *ok]))
-        con.register("new_panel_status", conform("panel_status", panel_status))
-        runs = conform("runs", run_row)
-        con.register("new_runs", runs)
-        con.register("listing", _listing_table(listings or [], runs))
+        con.register("new_panel_status", conform("panel_status", commit.panel_status))
+        con.register("new_runs", conform("runs", commit.run_row))
+        empty = TABLES["evaluations"].schema.empty_table()
+        con.register("listing", conform("evaluations", commit.listing or empty))
         rows = {}
         for name, table in TABLES.items():
             if table.panel is not None:
@@ -123,7 +119,8 @@ class Merge:
         rows["runs"] = self._write(
             TABLES["runs"], self._merged(TABLES["runs"], "select run_id from new_runs",
                                          self._given("new_runs"), filter_new=False))
-        rows["evaluations"] = self._write(TABLES["evaluations"], self._evaluations(listings))
+        rows["evaluations"] = self._write(TABLES["evaluations"],
+                                         self._evaluations(commit.listing is not None))
         return {name: rows[name] for name in TABLES}
 
     def _carry_over(self, table: Table) -> int | None:
@@ -202,7 +199,7 @@ class Merge:
                 f"table {table.name!r}: staged rows of {dict(zip(table.unit, orphan))} match no "
                 f"{table.panel} unit the run recorded (unit columns: {', '.join(table.unit)})")
 
-    def _evaluations(self, listings: list[EvalListing] | None) -> str:
+    def _evaluations(self, listing_complete: bool) -> str:
         table = TABLES["evaluations"]
         keys = "select distinct eval_id from ok_units where panel = 'get'"
         merged = self._merged(table, keys, self._staged("evaluations"))
@@ -213,8 +210,8 @@ class Merge:
 
         # Without a complete listing nothing says an eval left it: a get row fetched now
         # (listed=True) must not undo an earlier "no longer listed".
-        listed = ("case when p.eval_id is null then true else p.listed end" if listings is None
-                  else "l.eval_id is not null")
+        listed = ("l.eval_id is not null" if listing_complete
+                  else "case when p.eval_id is null then true else p.listed end")
         return f"""
             with m as ({merged}),
             p as (select eval_id, listed from ({self._previous('evaluations')})),
@@ -265,14 +262,3 @@ class Merge:
         data = pa.Table.from_batches(batches).cast(table.schema)
         writer.write_table(data, row_group_size=max(data.num_rows, 1))
         return int(data.num_rows)
-
-
-def _listing_table(listings: list[EvalListing], run_row: pa.Table) -> pa.Table:
-    """``evaluations`` rows built from list rows alone, for evals the run has no get for."""
-    if not listings:
-        return TABLES["evaluations"].schema.empty_table()
-    if run_row.num_rows == 0:
-        raise PublishError("listing rows need the run row (its workspace and time)")
-    run = run_row.to_pylist()[0]
-    batch = listing_batch(listings, run["workspace"], run["run_id"], run["fetched_at"])
-    return conform("evaluations", batch)

@@ -1,0 +1,99 @@
+"""``evals-etl replay``: rebuild a run's rows from its raw archive, without calling the API.
+
+When a normalizer is fixed, the units a run fetched can be normalized again from the bodies
+it archived and published as a new snapshot, exactly as an export would publish them.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from etl import views
+from etl.crawl import ledger
+from etl.errors import EtlError
+from etl.normalize import FetchContext, normalize_body
+from etl.panels import PanelRequest
+from etl.progress import Reporter
+from etl.schemas import TABLES
+from etl.store import publish
+from etl.store.archive import read_archive
+from etl.store.writer import StagingWriter
+
+
+def _last_image_passes(archive: Path) -> dict[tuple[str, str, str], int]:
+    """Where each image-predictions unit's last pass starts (its last offset-0 page).
+
+    A unit restarted because ``totalImages`` changed archived the pages of both passes; only
+    the last pass is what the run published.
+    """
+    starts: dict[tuple[str, str, str], int] = {}
+    for i, rec in enumerate(read_archive(archive)):
+        if rec.panel == "image-predictions" and "offset=0" in rec.query.split("&"):
+            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
+            starts[(request.eval_id, request.panel, request.params)] = i
+    return starts
+
+
+def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
+           keep: int | None = None) -> int:
+    """Re-normalize the units a run fetched, from its raw archive, without calling the API.
+
+    Only units that are current and came from ``run_id`` are rebuilt; a unit whose payload no
+    longer normalizes becomes ``error`` in ``panel_status``. Returns the number of units rebuilt.
+    """
+    archive = out / "runs" / run_id / "archive.parquet"
+    if not archive.exists():
+        raise EtlError(f"no archive for run {run_id!r} in {out / 'runs'}")
+    with publish.RunLock(out):
+        status = publish.read_current(out, "panel_status")
+        current = {
+            (r["eval_id"], r["panel"], r["params"]): r
+            for r in status if r["run_id"] == run_id and r["state"] == "ok"
+        }
+        ws = workspace or (status[0]["workspace"] if status else "")
+        staging = out / "staging" / f"replay-{run_id}"
+        writer = StagingWriter(staging / "tables")
+        failed: dict[tuple[str, str, str], str] = {}
+        units: dict[tuple[str, str, str], PanelRequest] = {}
+        last_pass = _last_image_passes(archive)
+        for i, rec in enumerate(read_archive(archive)):
+            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
+            key = (request.eval_id, request.panel, request.params)
+            if key not in current or i < last_pass.get(key, 0):
+                continue
+            units[key] = request
+            try:
+                batches = normalize_body(FetchContext(ws, run_id, rec.fetched_at, request), rec.body)
+            except EtlError as exc:
+                failed[key] = str(exc)
+                continue
+            for table, batch in batches.items():
+                if batch.num_rows:
+                    writer.write(table, batch)
+        writer.close()
+        now = datetime.now(UTC)
+        failed_outcomes = [
+            ledger.Outcome(units[k], "error", None, "contract_error", msg,
+                           current[k]["attempts"], current[k]["requests"])
+            for k, msg in failed.items()
+        ]
+        commit = publish.Commit(
+            run_id=run_id, staging=staging,
+            ok_units=tuple(u for k, u in units.items() if k not in failed),
+            attempted_units=tuple(units[k] for k in failed),
+            panel_status=pa.Table.from_batches(
+                [ledger.outcomes_batch(failed_outcomes, ws, run_id, now)]
+            ),
+            run_row=TABLES["runs"].schema.empty_table(),
+            listing=None,
+        )
+        # A replay adds a snapshot; it must not prune the ones the user chose to keep.
+        kept = 1 + sum(p.is_dir() for p in (out / "snapshots").iterdir())
+        publish.publish(out, commit, keep=keep or kept, views=views)
+        reporter.event("replayed", run_id=run_id, units=len(units), errors=len(failed))
+        return len(units)
+
+
