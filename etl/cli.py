@@ -11,7 +11,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import anyio
 
@@ -38,6 +38,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_UNEXPECTED
 
 
+# What add_subparsers() returns; the alias needs the quotes until Python 3.12's `type`.
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="evals-etl",
@@ -45,7 +49,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"evals-etl {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    _add_export(sub)
+    _add_replay(sub)
+    _add_dataset_commands(sub)
 
+    from etl.simulator import cli as sim_cli
+
+    simulate = sub.add_parser("simulate", help="serve a simulated Roboflow model-evals API")
+    sim_cli.add_arguments(simulate)
+    simulate.set_defaults(handler=sim_cli.run)
+
+    demo = sub.add_parser("demo", help="export a simulated workspace and show the analyst views")
+    demo.add_argument("--out", type=Path, default=Path("demo-out"))
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_export(sub: _Commands) -> None:
     export = sub.add_parser("export", help="export a workspace (incremental unless --full-refresh)")
     export.add_argument("--workspace", help="workspace URL slug")
     export.add_argument("--api-url", help="API base URL (default https://api.roboflow.com)")
@@ -63,6 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--log-format", choices=["auto", "text", "json"])
     export.set_defaults(handler=_export)
 
+
+def _add_replay(sub: _Commands) -> None:
     # `normalize` is replay's name before 0.2, kept so existing scripts go on working.
     for name in ("replay", "normalize"):
         replay = sub.add_parser(
@@ -72,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
         replay.add_argument("--out", type=Path, required=True)
         replay.set_defaults(handler=_replay)
 
+
+def _add_dataset_commands(sub: _Commands) -> None:
+    """The commands that read a published output folder."""
     views = sub.add_parser("views", help="(re)build OUT/evals.duckdb from sql/")
     views.add_argument("--out", type=Path, required=True)
     views.set_defaults(handler=_views)
@@ -93,17 +118,6 @@ def _parser() -> argparse.ArgumentParser:
                       help="postgresql://…, snowflake://… or bigquery://…")
     load.add_argument("--schema", default="evals_etl")
     load.set_defaults(handler=_load)
-
-    from etl.simulator import cli as sim_cli
-
-    simulate = sub.add_parser("simulate", help="serve a simulated Roboflow model-evals API")
-    sim_cli.add_arguments(simulate)
-    simulate.set_defaults(handler=sim_cli.run)
-
-    demo = sub.add_parser("demo", help="export a simulated workspace and show the analyst views")
-    demo.add_argument("--out", type=Path, default=Path("demo-out"))
-    demo.set_defaults(handler=_demo)
-    return parser
 
 
 def _export(args: argparse.Namespace) -> int:

@@ -19,9 +19,8 @@ from typing import Any, Literal
 from etl.errors import ConfigError
 
 DEFAULT_API_URL = "https://api.roboflow.com"
-DEFAULT_SPLITS: tuple[str, ...] = ("train", "valid", "test")
 KEY_ENV = "ROBOFLOW_API_KEY"
-SPLITS = ("train", "valid", "test")
+SPLITS: tuple[str, ...] = ("train", "valid", "test")  # the splits the per-split panels accept
 
 LogFormat = Literal["auto", "text", "json"]
 
@@ -62,7 +61,7 @@ class ApiConfig:
 @dataclass(frozen=True)
 class CrawlConfig:
     concurrency: int = 32
-    splits: tuple[str, ...] = DEFAULT_SPLITS
+    splits: tuple[str, ...] = SPLITS
     # Requested confidence variants; None is "the server's default variant".
     confidences: tuple[int | None, ...] = (None,)
     image_page_size: int = 1000

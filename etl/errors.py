@@ -10,6 +10,7 @@
     │  └─ TransientError      429/5xx/connection/timeout/bad body, after retries → EXIT_API_DOWN
     │     └─ RetryBudgetExhausted  the run-wide retry budget is spent: the API is down
     ├─ ContractError          panel, field, eval_id: a payload breaks the contract → "error"
+    │  └─ MalformedBody       not JSON at all (often a truncated body): retried like a 5xx
     └─ PublishError           lock held, manifest or rename failure      → EXIT_LOCKED / 1
 
 Error classes hold data and build their message from it; they make no decisions. Whether to
@@ -119,11 +120,18 @@ class ContractError(EtlError):
         super().__init__(self._describe())
 
     def with_eval(self, eval_id: str) -> ContractError:
-        return ContractError(self.panel, self.field, self.problem, eval_id)
+        return type(self)(self.panel, self.field, self.problem, eval_id)
 
     def _describe(self) -> str:
         who = f"eval {self.eval_id!r}, " if self.eval_id else ""
         return f"{who}panel {self.panel!r}, field {self.field!r}: {self.problem}"
+
+
+class MalformedBody(ContractError):
+    """The body is not JSON at all, so it may be a truncated answer: the crawler retries it."""
+
+    def __init__(self, panel: str, field: str, problem: str, eval_id: str | None = None) -> None:
+        super().__init__(panel, field, problem, eval_id)
 
 
 class PublishError(EtlError):

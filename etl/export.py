@@ -70,7 +70,7 @@ class RunSink:
         self.archive_writer = ArchiveWriter(staging / "archive.parquet")
         self.outcomes: list[ledger.Outcome] = []
 
-    async def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
+    def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
         for table, batch in batches.items():
             if batch.num_rows:
                 self.writer.write(table, batch)
@@ -78,7 +78,7 @@ class RunSink:
     def unit(self) -> UnitFiles:
         return self.writer.unit()
 
-    async def archive(
+    def archive(
         self, request: PanelRequest, query: dict[str, str], fetched_at: datetime, body: bytes
     ) -> None:
         self.archive_writer.append(

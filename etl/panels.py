@@ -23,7 +23,6 @@ Panel = Literal[
 PANELS: tuple[Panel, ...] = get_args(Panel)
 
 State = Literal["ok", "not_done", "unavailable", "not_materialized", "error"]
-STATES: tuple[State, ...] = get_args(State)
 
 
 @dataclass(frozen=True, order=True)
@@ -57,10 +56,6 @@ class PanelRequest:
         if self.confidence is not None:
             query["confidence"] = str(self.confidence)
         return query
-
-    def path(self) -> str:
-        """Path below ``/{workspace}/model-evals/`` for this panel."""
-        return self.eval_id if self.panel == "get" else f"{self.eval_id}/{self.panel}"
 
 
 @dataclass(frozen=True)

@@ -22,19 +22,45 @@ from etl.store import publish
 from etl.store.archive import read_archive
 from etl.store.writer import StagingWriter
 
+Key = tuple[str, str, str]  # (eval_id, panel, params)
 
-def _last_image_passes(archive: Path) -> dict[tuple[str, str, str], int]:
+
+def _last_image_passes(archive: Path) -> dict[Key, int]:
     """Where each image-predictions unit's last pass starts (its last offset-0 page).
 
     A unit restarted because ``totalImages`` changed archived the pages of both passes; only
     the last pass is what the run published.
     """
-    starts: dict[tuple[str, str, str], int] = {}
+    starts: dict[Key, int] = {}
     for i, rec in enumerate(read_archive(archive)):
         if rec.panel == "image-predictions" and "offset=0" in rec.query.split("&"):
             request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
             starts[(request.eval_id, request.panel, request.params)] = i
     return starts
+
+
+def _renormalize(archive: Path, run_id: str, workspace: str, wanted: set[Key],
+                 writer: StagingWriter) -> tuple[dict[Key, PanelRequest], dict[Key, str]]:
+    """Stage the rows of every ``wanted`` unit the archive holds; returns units and failures."""
+    failed: dict[Key, str] = {}
+    units: dict[Key, PanelRequest] = {}
+    last_pass = _last_image_passes(archive)
+    for i, rec in enumerate(read_archive(archive)):
+        request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
+        key = (request.eval_id, request.panel, request.params)
+        if key not in wanted or i < last_pass.get(key, 0):
+            continue
+        units[key] = request
+        try:
+            ctx = FetchContext(workspace, run_id, rec.fetched_at, request)
+            batches = normalize_body(ctx, rec.body)
+        except EtlError as exc:
+            failed[key] = str(exc)
+            continue
+        for table, batch in batches.items():
+            if batch.num_rows:
+                writer.write(table, batch)
+    return units, failed
 
 
 def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
@@ -55,25 +81,8 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
         }
         ws = workspace or (status[0]["workspace"] if status else "")
         staging = out / "staging" / f"replay-{run_id}"
-        writer = StagingWriter(staging / "tables")
-        failed: dict[tuple[str, str, str], str] = {}
-        units: dict[tuple[str, str, str], PanelRequest] = {}
-        last_pass = _last_image_passes(archive)
-        for i, rec in enumerate(read_archive(archive)):
-            request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
-            key = (request.eval_id, request.panel, request.params)
-            if key not in current or i < last_pass.get(key, 0):
-                continue
-            units[key] = request
-            try:
-                batches = normalize_body(FetchContext(ws, run_id, rec.fetched_at, request), rec.body)
-            except EtlError as exc:
-                failed[key] = str(exc)
-                continue
-            for table, batch in batches.items():
-                if batch.num_rows:
-                    writer.write(table, batch)
-        writer.close()
+        with StagingWriter(staging / "tables") as writer:
+            units, failed = _renormalize(archive, run_id, ws, set(current), writer)
         now = datetime.now(UTC)
         failed_outcomes = [
             ledger.Outcome(units[k], "error", None, "contract_error", msg,

@@ -14,10 +14,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 import msgspec
-import pyarrow as pa
 from anyio.abc import TaskGroup
 
 from etl import crashpoints
@@ -26,33 +24,14 @@ from etl.crawl import ledger
 from etl.crawl.client import Client
 from etl.crawl.http import Http, HttpStats, Response
 from etl.crawl.listing import enumerate_evals
+from etl.crawl.pager import judge, offsets_after
 from etl.crawl.plan import EvalPlan, plan_run
+from etl.crawl.sink import Sink, UnitRows
 from etl.crawl.tasks import task_group
 from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted
 from etl.normalize import PANELS, FetchContext, contract_error
 from etl.normalize.image_predictions import normalize_page
 from etl.panels import EvalListing, PanelRequest, PreviousState
-
-
-class UnitRows(Protocol):
-    """Where a big unit's rows stream page by page; kept only if the unit succeeds."""
-
-    def write(self, table: str, batch: pa.RecordBatch) -> None: ...
-
-    def commit(self) -> None: ...
-
-    def discard(self) -> None: ...
-
-
-class Sink(Protocol):
-    async def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None: ...
-
-    def unit(self) -> UnitRows: ...
-
-    async def archive(self, request: PanelRequest, query: dict[str, str],
-                      fetched_at: datetime, body: bytes) -> None: ...
-
-    def record(self, outcome: ledger.Outcome) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -171,9 +150,9 @@ class _Engine:
                 cost.requests = 1
                 response = await self.client.panel(unit)
                 cost.attempts, fetched_at = response.attempts, response.fetched_at
-                await self.sink.archive(unit, unit.query(), fetched_at, response.body)
+                self.sink.archive(unit, unit.query(), fetched_at, response.body)
                 ctx = self._ctx(unit, fetched_at)
-                await self.sink.emit(ctx, PANELS[unit.panel].normalize(response.value, ctx))
+                self.sink.emit(ctx, PANELS[unit.panel].normalize(response.value, ctx))
         except (AuthError, RetryBudgetExhausted):
             raise
         except msgspec.ValidationError as exc:
@@ -196,10 +175,8 @@ class _Engine:
     async def _images(self, unit: PanelRequest, cost: _Cost) -> None:
         """All pages of one image-predictions unit.
 
-        Pages that disagree on ``totalImages``, or that together hold fewer images than it
-        (a short page in the middle), mean the eval changed under us: start the unit over
-        once, then give up with a contract error. (An id repeated across pages is kept once:
-        that is not a shortfall, the pages did cover the total.)
+        A pass that :func:`etl.crawl.pager.judge` finds changed or short means the eval changed
+        under us: start the unit over once, then give up with a contract error.
         """
         problem = ""
         for _ in range(2):
@@ -210,14 +187,11 @@ class _Engine:
             except BaseException:
                 rows.discard()
                 raise
-            if len(pages.totals) > 1:
-                problem = f"changed between pages ({sorted(pages.totals)})"
-            elif pages.received < min(pages.totals):
-                problem = (f"promised {min(pages.totals)} images, the pages held "
-                           f"{pages.received}")
-            else:
+            verdict = judge(pages.totals, pages.received)
+            if verdict.complete:
                 rows.commit()
                 return
+            problem = verdict.problem
             rows.discard()
         raise ContractError("image-predictions", "totalImages", f"{problem}, twice in a row",
                             unit.eval_id)
@@ -255,16 +229,13 @@ class _ImagePages:
         self.rows = rows
         self.size = engine.config.crawl.image_page_size
         self.seen: set[str] = set()  # image ids already kept: a repeat on a later page is dropped
-        self.totals: set[int] = set()
+        self.totals: list[int] = []
         self.received = 0  # images the pages held, repeats included
 
     async def fetch(self) -> None:
         first = await self._get(0)
-        stride = len(first.value.images)
-        if not stride:
-            return
         async with task_group() as tg:  # the first failing page decides the unit
-            for offset in range(stride, first.value.total_images, stride):
+            for offset in offsets_after(len(first.value.images), first.value.total_images):
                 tg.start_soon(self._get, offset)
 
     async def _get(self, offset: int) -> Response:
@@ -273,9 +244,9 @@ class _ImagePages:
         response = await engine.client.image_page(unit, offset, self.size)
         self.cost.attempts += response.attempts
         query = {**unit.query(), "offset": str(offset), "limit": str(self.size)}
-        await engine.sink.archive(unit, query, response.fetched_at, response.body)
+        engine.sink.archive(unit, query, response.fetched_at, response.body)
         page = response.value
-        self.totals.add(page.total_images)
+        self.totals.append(page.total_images)
         self.received += len(page.images)
         ctx = engine._ctx(unit, response.fetched_at)
         for table, batch in normalize_page(page, ctx, self.seen).items():

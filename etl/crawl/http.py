@@ -1,7 +1,8 @@
-"""The HTTP policy, in one place: auth, timeouts, concurrency, retries and the retry budget.
+"""The HTTP send loop: auth, timeouts, concurrency, and the retry policy of :mod:`etl.crawl.retry`.
 
-Everything evals-etl sends goes through :class:`Http`. The rules come from section 17 of the
-API contract:
+Everything evals-etl sends goes through :class:`Http`. What an answer means and whether to try
+again are pure decisions in :mod:`etl.crawl.retry`; this module only sends, translates aiohttp's
+exceptions, sleeps and counts. The rules come from section 17 of the API contract:
 
 * the key travels only in ``Authorization: Bearer`` (never in a URL, so never in a log);
 * 429, 5xx, connection errors, timeouts and truncated or undecodable bodies are retried with
@@ -17,7 +18,6 @@ failed attempt (a truncated body often arrives with a 200) and is retried like o
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -33,29 +33,48 @@ from yarl import URL
 
 from etl import __version__
 from etl.config import ApiConfig, CrawlConfig
+from etl.crawl.retry import (
+    Attempts,
+    Failure,
+    RetryPolicy,
+    backoff,
+    classify,
+    decide,
+    retry_after_seconds,
+)
 from etl.errors import (
     ApiError,
     AuthError,
-    BadRequestError,
-    ContractError,
+    MalformedBody,
     NotDoneError,
-    NotFoundError,
     RetryBudgetExhausted,
     TransientError,
 )
+
+__all__ = ["Http", "HttpStats", "Response", "retry_after_seconds", "segment"]
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
-@dataclass
+@dataclass(frozen=True)
 class HttpStats:
-    """What the run sent: attempts, retries and peak concurrency."""
+    """A snapshot of what the run sent: attempts, retries and peak concurrency."""
 
     requests: int = 0
     retries: int = 0
     in_flight: int = 0
     max_in_flight: int = 0
+
+
+class _Counters:
+    """The live counts behind :attr:`Http.stats`; only the send loop writes them."""
+
+    def __init__(self) -> None:
+        self.requests = self.retries = self.in_flight = self.max_in_flight = 0
+
+    def snapshot(self) -> HttpStats:
+        return HttpStats(self.requests, self.retries, self.in_flight, self.max_in_flight)
 
 
 @dataclass(frozen=True)
@@ -75,30 +94,12 @@ def segment(value: str) -> str:
     return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
-def retry_after_seconds(value: str | None, now: float | None = None) -> float | None:
-    """``Retry-After`` as seconds from now: an integer, or an HTTP date; None when unusable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
 class _Retry(Exception):
-    """One failed attempt that the policy may retry."""
+    """One failed attempt, carried from the send to the loop that decides."""
 
-    def __init__(self, status: int | None, code: str | None, message: str,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class Http:
@@ -110,8 +111,9 @@ class Http:
         self.base = api.url.rstrip("/")
         self.api = api
         self.crawl = crawl
-        self.stats = HttpStats()
-        self.budget = crawl.retry_budget
+        self.policy = RetryPolicy.of(crawl)
+        self.budget = self.policy.retry_budget
+        self._counts = _Counters()
         self._limiter = anyio.CapacityLimiter(crawl.concurrency)
         self._rng = rng or random.Random()
         self._session: aiohttp.ClientSession | None = None
@@ -159,61 +161,45 @@ class Http:
         :class:`RetryBudgetExhausted` when the run-wide budget is spent.
         """
         query = dict(query or {})
-        attempts = 0
-        not_done_attempts = 0
-        not_done_started: float | None = None
+        spent = Attempts()
+        first_not_done: float | None = None
         while True:
-            attempts += 1
+            spent = Attempts(spent.total + 1, spent.not_done, spent.not_done_seconds)
             try:
                 status, body, fetched_at = await self._send(path, query)
-                return Response(self._decode(decode, body, status, path), body, status, attempts,
+                return Response(self._decode(decode, body, status), body, status, spent.total,
                                 fetched_at)
-            except _Retry as failure:
-                if failure.status == 409:
-                    not_done_attempts += 1
-                    not_done_started = not_done_started or time.monotonic()
-                    spent = time.monotonic() - not_done_started
-                    if (not retry_not_done or not_done_attempts >= self.crawl.not_done_attempts
-                            or spent >= self.crawl.not_done_seconds):
-                        raise NotDoneError(path, params=query, status=409, code=failure.code,
-                                           message=failure.message, attempts=attempts) from None
-                elif attempts >= self.crawl.max_attempts:
-                    raise TransientError(path, params=query, status=failure.status,
-                                         code=failure.code, message=failure.message,
-                                         attempts=attempts) from None
-                if failure.status == 409:
-                    # A panel whose data is missing is a lasting state of a healthy API, with
-                    # its own small cap above; it must not use up the budget meant for outages.
-                    await anyio.sleep(self._backoff(not_done_attempts, None))
-                    self.stats.retries += 1
-                    continue
-                if self.budget <= 0:
-                    raise RetryBudgetExhausted(
-                        path, params=query, status=failure.status, code=failure.code,
-                        message=f"run-wide retry budget ({self.crawl.retry_budget}) spent; "
-                        f"last failure: {failure.message}", attempts=attempts) from None
-                self.budget -= 1
-                self.stats.retries += 1
-                await anyio.sleep(self._backoff(attempts, failure.retry_after))
+            except _Retry as failed:
+                failure = failed.failure
+            if failure.not_done:
+                first_not_done = first_not_done or time.monotonic()
+                spent = Attempts(spent.total, spent.not_done + 1,
+                                 time.monotonic() - first_not_done)
+            decision = decide(failure, spent, self.policy, budget_left=self.budget,
+                              retry_not_done=retry_not_done)
+            if decision.action != "retry":
+                raise _final_error(decision.action, failure, path, query, spent.total,
+                                   self.policy) from None
+            self.budget -= decision.spends_budget
+            self._counts.retries += 1
+            await anyio.sleep(backoff(decision.delay, failure.retry_after, self.policy,
+                                      self._rng))
 
-    def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        # Full jitter spreads a burst of failures over the whole window instead of
-        # synchronising every client's retries; Retry-After, when sent, is a floor.
-        ceiling = min(self.crawl.backoff_max, self.crawl.backoff_base * 2 ** (attempt - 1))
-        delay = self._rng.uniform(0, ceiling)
-        if retry_after is not None:
-            delay = max(delay, min(retry_after, self.crawl.backoff_max))
-        return delay
+    @property
+    def stats(self) -> HttpStats:
+        """What this session has sent so far (a snapshot)."""
+        return self._counts.snapshot()
 
     async def _send(self, path: str, query: dict[str, str]) -> tuple[int, bytes, datetime]:
         assert self._session is not None, "use Http as an async context manager"
         # encoded=True: the path is quoted already (segment()); letting yarl normalise it
         # would turn an eval id ".." back into a parent-directory step.
         url = URL(f"{self.base}/{path}", encoded=True)
+        counts = self._counts
         async with self._limiter:
-            self.stats.requests += 1
-            self.stats.in_flight += 1
-            self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
+            counts.requests += 1
+            counts.in_flight += 1
+            counts.max_in_flight = max(counts.max_in_flight, counts.in_flight)
             try:
                 async with self._session.get(url, params=query, allow_redirects=False) as resp:
                     body = await resp.read()
@@ -226,57 +212,41 @@ class Http:
                     "fix the certificate or, for a test server only, set api.verify_tls = false"
                 )) from None
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise _Retry(None, None, _describe_io_error(exc)) from None
+                raise _Retry(Failure(None, None, _describe_io_error(exc))) from None
             finally:
-                self.stats.in_flight -= 1
-        if status == 200:
-            return status, body, datetime.now(UTC)
-        code, message = _error_body(body)
-        if status in (401, 403):
-            raise AuthError(path, params=query, status=status, code=code,
-                            message=message or "the API key was refused")
-        if status == 400:
-            raise BadRequestError(path, params=query, status=status, code=code, message=message)
-        if status == 404:
-            raise NotFoundError(path, params=query, status=status, code=code, message=message)
-        if status == 409:
-            raise _Retry(409, code, message)
-        if status in RETRYABLE_STATUS or status >= 500:
-            raise _Retry(status, code, message or f"HTTP {status}",
-                         retry_after_seconds(retry_after))
-        raise BadRequestError(path, params=query, status=status, code=code,
-                              message=message or f"unexpected HTTP {status}")
+                counts.in_flight -= 1
+        answer = classify(status, body, endpoint=path, params=query,
+                          retry_after=retry_after_seconds(retry_after))
+        if isinstance(answer, Failure):
+            raise _Retry(answer)
+        if answer is not None:
+            raise answer
+        return status, body, datetime.now(UTC)
 
     @staticmethod
-    def _decode(decode: Callable[[bytes], T], body: bytes, status: int, path: str) -> T:
+    def _decode(decode: Callable[[bytes], T], body: bytes, status: int) -> T:
         try:
             return decode(body)
         except msgspec.ValidationError:
             raise  # a well-formed body of the wrong shape: the caller's contract error
         except msgspec.DecodeError as exc:
-            raise _Retry(status, "malformed_body", f"undecodable body ({exc})") from None
-        except ContractError as exc:
-            if exc.field == "$" and exc.problem.startswith("malformed JSON"):  # not JSON at all
-                raise _Retry(status, "malformed_body", exc.problem) from None
-            raise
+            raise _Retry(Failure(status, "malformed_body", f"undecodable body ({exc})")) from None
+        except MalformedBody as exc:  # not JSON at all: perhaps cut short on the way
+            raise _Retry(Failure(status, "malformed_body", exc.problem)) from None
 
 
-def _error_body(body: bytes) -> tuple[str | None, str]:
-    """The flat ``{"error": code, "message": text}`` envelope, tolerating anything else."""
-    try:
-        data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        text = body[:200].decode("utf-8", "replace").strip()
-        return None, " ".join(text.split())
-    if not isinstance(data, dict):
-        return None, ""
-    error = data.get("error")
-    if isinstance(error, dict):  # the platform's nested shape
-        return error.get("type") if isinstance(error.get("type"), str) else None, str(
-            error.get("message", ""))
-    message = data.get("message")
-    code = error if isinstance(error, str) else None
-    return code, str(message) if isinstance(message, str) else (code or "")
+def _final_error(action: str, failure: Failure, path: str, query: dict[str, str],
+                 attempts: int, policy: RetryPolicy) -> ApiError:
+    """The error that ends a request the policy will not retry."""
+    where: dict[str, Any] = {"params": query, "status": failure.status, "code": failure.code,
+                             "attempts": attempts}
+    if action == "not_done":
+        return NotDoneError(path, message=failure.message, **where)
+    if action == "budget_spent":
+        return RetryBudgetExhausted(path, message=(
+            f"run-wide retry budget ({policy.retry_budget}) spent; "
+            f"last failure: {failure.message}"), **where)
+    return TransientError(path, message=failure.message, **where)
 
 
 def _describe_io_error(exc: BaseException) -> str:

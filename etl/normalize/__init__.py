@@ -56,7 +56,6 @@ PANELS: dict[Panel, PanelCodec] = {
 }
 
 # The listing is not a panel unit; ARCHITECTURE.md names its normalizer this way.
-normalize_listing = listing_batch
 
 
 def normalize_body(ctx: FetchContext, body: bytes) -> Batches:
@@ -93,7 +92,6 @@ __all__ = [
     "iso_utc",
     "listing_batch",
     "normalize_body",
-    "normalize_listing",
     "normalize_page",
     "parse_timestamp",
 ]

@@ -30,6 +30,11 @@ Fraction = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
 Percent = Annotated[int, msgspec.Meta(ge=0, le=100)]
 
 OBJECT_DETECTION = "object-detection-like"
+
+
+def task_type_of(task_type: str | None) -> str:
+    """A panel's ``taskType``; absent means object-detection-like (api-contract §17)."""
+    return task_type or OBJECT_DETECTION
 SEMANTIC_SEGMENTATION = "semantic-segmentation"
 
 

@@ -17,7 +17,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import msgspec
 
-from etl.errors import ContractError
+from etl.errors import ContractError, MalformedBody
 
 T = TypeVar("T")
 
@@ -47,8 +47,8 @@ def decoder(type_: type[T]) -> Callable[[bytes], T]:
 def contract_error(panel: str, exc: Exception, eval_id: str | None = None) -> ContractError:
     """Translate a decode failure into ``ContractError(panel, field, problem, eval_id)``.
 
-    A ``msgspec.DecodeError`` (not JSON, truncated) gets field ``"$"`` and a problem starting
-    ``"malformed JSON: "``, which the crawler treats as a possibly truncated body.
+    A ``msgspec.DecodeError`` (not JSON, truncated) is a :class:`MalformedBody` at field
+    ``"$"``, which the crawler retries as a possibly truncated body.
     """
     if isinstance(exc, ContractError):
         return exc if exc.eval_id or not eval_id else exc.with_eval(eval_id)
@@ -57,7 +57,7 @@ def contract_error(panel: str, exc: Exception, eval_id: str | None = None) -> Co
         field, problem = split_message(text)
         return ContractError(panel, field, problem, eval_id)
     if isinstance(exc, msgspec.DecodeError):
-        return ContractError(panel, "$", f"malformed JSON: {text}", eval_id)
+        return MalformedBody(panel, "$", f"malformed JSON: {text}", eval_id)
     return ContractError(panel, "$", f"{type(exc).__name__}: {text}", eval_id)
 
 

@@ -17,13 +17,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from etl.normalize._common import (
-    OBJECT_DETECTION,
     Batches,
     FetchContext,
     Header,
     PanelCodec,
     build,
     check_eval_id,
+    task_type_of,
 )
 from etl.normalize._decode import decoder
 
@@ -67,7 +67,7 @@ class MapResults(Header, kw_only=True):
 
 def normalize(payload: MapResults, ctx: FetchContext) -> Batches:
     check_eval_id(PANEL, payload.evalId, ctx)
-    task_type = payload.taskType or OBJECT_DETECTION
+    task_type = task_type_of(payload.taskType)
     splits = sorted(payload.splits.items())
     n = len(splits)
     split_metrics = build("split_metrics", ctx, n, {

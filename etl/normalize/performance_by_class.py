@@ -11,7 +11,6 @@ import msgspec
 
 from etl.errors import ContractError
 from etl.normalize._common import (
-    OBJECT_DETECTION,
     Batches,
     FetchContext,
     Fraction,
@@ -21,6 +20,7 @@ from etl.normalize._common import (
     build,
     check_eval_id,
     duplicate_at,
+    task_type_of,
 )
 from etl.normalize._decode import decoder
 
@@ -58,7 +58,7 @@ def normalize(payload: PerformanceByClass, ctx: FetchContext) -> Batches:
     batch = build("class_metrics", ctx, n, {
         "split": [split] * n,
         "class_name": names,
-        "task_type": [payload.taskType or OBJECT_DETECTION] * n,
+        "task_type": [task_type_of(payload.taskType)] * n,
         "class_id": [c.classID for c in rows],
         "map50": [c.map50 for c in rows],
         "map50_95": [c.map50_95 for c in rows],

@@ -47,6 +47,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, what in _RATES.items():
         add(f"--{name.replace('_', '-')}", type=float, default=getattr(_DEFAULTS, name),
             metavar="SHARE", help=f"exact share of {what} (default {getattr(_DEFAULTS, name)})")
+    _add_fault_arguments(parser)
+    for name, readings in READINGS.items():
+        add(f"--{name.replace('_', '-')}", choices=readings, default=getattr(_DEFAULTS, name))
+    add("--confidences", type=int, nargs="+", metavar="PCT",
+        help="materialised confidence variants (default: 20, 50 and each eval's optimum)")
+    add("--header-fields", action="store_true",
+        help="panel payloads carry evalId/project/versionId/modelId")
+    add("--api-key-env", metavar="VAR",
+        help="environment variable holding the key to accept (never put a key in argv)")
+    add("--ground-truth", metavar="FILE",
+        help="write the served workspace and the rows an export owes as JSON (before serving)")
+    add("--ground-truth-image-confusion", action="store_true",
+        help="also count image_confusion rows in the ground truth (builds every image)")
+    add("--ground-truth-only", action="store_true",
+        help="write --ground-truth and exit without serving")
+
+
+def _add_fault_arguments(parser: argparse.ArgumentParser) -> None:
+    """Latency, transient faults, outages and evals that change mid-crawl."""
+    add = parser.add_argument
     add("--latency-ms", type=float, default=_DEFAULTS.latency_ms,
         help="added to every request")
     add("--latency-jitter-ms", type=float, default=_DEFAULTS.latency_jitter_ms,
@@ -67,20 +87,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="after N requests every running eval becomes done (once)")
     add("--not-done-first-calls", type=int, default=_DEFAULTS.not_done_first_calls,
         metavar="N", help="a done eval's panel answers 409 to its first N calls per URL")
-    for name, readings in READINGS.items():
-        add(f"--{name.replace('_', '-')}", choices=readings, default=getattr(_DEFAULTS, name))
-    add("--confidences", type=int, nargs="+", metavar="PCT",
-        help="materialised confidence variants (default: 20, 50 and each eval's optimum)")
-    add("--header-fields", action="store_true",
-        help="panel payloads carry evalId/project/versionId/modelId")
-    add("--api-key-env", metavar="VAR",
-        help="environment variable holding the key to accept (never put a key in argv)")
-    add("--ground-truth", metavar="FILE",
-        help="write the served workspace and the rows an export owes as JSON (before serving)")
-    add("--ground-truth-image-confusion", action="store_true",
-        help="also count image_confusion rows in the ground truth (builds every image)")
-    add("--ground-truth-only", action="store_true",
-        help="write --ground-truth and exit without serving")
 
 
 def options_from(args: argparse.Namespace,
