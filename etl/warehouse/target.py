@@ -42,9 +42,12 @@ _META: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
     VERSIONS: (pa.schema([pa.field("version", pa.int64(), False),
                           pa.field("applied_at", schemas.TIMESTAMP, False)]), ()),
     LOADS: (pa.schema([pa.field("table_name", pa.string(), False),
-                       pa.field("eval_id", pa.string(), False),  # runs: the run_id
+                       # The unit's key: an eval id, or in `runs` a run id. Named `eval_id`
+                       # before `unit` existed; both hold the key so older loaders still work.
+                       pa.field("eval_id", pa.string(), False),
                        pa.field("fingerprint", pa.string(), False),
-                       pa.field("loaded_at", schemas.TIMESTAMP, False)]), ("table_name", "eval_id")),
+                       pa.field("loaded_at", schemas.TIMESTAMP, False),
+                       pa.field("unit", pa.string())]), ("table_name", "eval_id")),
     HISTORY: (pa.schema([pa.field("loaded_at", schemas.TIMESTAMP, False),
                          pa.field("dataset_run_id", pa.string()),
                          pa.field("snapshot", pa.string()),
@@ -123,6 +126,8 @@ class Warehouse:
             if name not in (existing or ()):
                 for sql in self.dialect.create_table(self.schema, name, columns, grain):
                     self.cur.execute(sql)
+            else:
+                self._add_meta_columns(name, columns)
         self.cur.execute(f"select version from {self.ref(VERSIONS)} order by applied_at desc limit 1")
         row = self.cur.fetchone()
         if row is not None and row[0] == SCHEMA_VERSION:
@@ -138,6 +143,15 @@ class Warehouse:
         self._append(VERSIONS, {"version": [SCHEMA_VERSION], "applied_at": [_now()]})
         self.commit()
         return changes
+
+    def _add_meta_columns(self, name: str, columns: pa.Schema) -> None:
+        """Bookkeeping columns added since the table was created (additive, filled in)."""
+        found = self.conn.adbc_get_table_schema(name, db_schema_filter=self.schema)
+        for f in columns:
+            if f.name not in found.names:
+                self.cur.execute(self.dialect.add_column(self.schema, name, f))
+        if name == LOADS and "unit" not in found.names:
+            self.cur.execute(f"update {self.ref(LOADS)} set unit = eval_id where unit is null")
 
     def _plan_migration(self) -> tuple[list[str], list[str]]:
         existing = self._existing_tables() or set()
@@ -192,7 +206,8 @@ class Warehouse:
     # -- data
 
     def load_state(self) -> dict[tuple[str, str], str]:
-        self.cur.execute(f"select table_name, eval_id, fingerprint from {self.ref(LOADS)}")
+        self.cur.execute(f"select table_name, coalesce(unit, eval_id), fingerprint "
+                         f"from {self.ref(LOADS)}")
         state = {(t, k): fp for t, k, fp in self.cur.fetchall()}
         self.commit()
         return state
@@ -237,8 +252,9 @@ class Warehouse:
         cols = ", ".join(self.dialect.quote(c) for c in table.columns)
         self.cur.execute(f"insert into {self.ref(table.name)} ({cols}) "
                          f"select {cols} from {self.dialect.stage_ref(self.schema, STAGE)}")
-        self.cur.execute(f"insert into {self.ref(LOADS)} (table_name, eval_id, fingerprint, loaded_at) "
-                         f"select '{table.name}', unit, fingerprint, current_timestamp "
+        self.cur.execute(f"insert into {self.ref(LOADS)} "
+                         f"(table_name, eval_id, unit, fingerprint, loaded_at) "
+                         f"select '{table.name}', unit, unit, fingerprint, current_timestamp "
                          f"from {self.dialect.stage_ref(self.schema, KEYS)}")
         self._drop_stages(STAGE, KEYS)
         crashpoints.reach("load-replaced")

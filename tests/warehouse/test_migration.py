@@ -85,3 +85,21 @@ def test_the_grain_index_treats_null_as_one_value(env: Any, nulls_not_distinct: 
     for duplicate in ("null", "''", "'cat'"):
         with pytest.raises(Exception, match="duplicate key"):
             env.pg.execute(insert.format(duplicate))
+
+
+def test_load_state_gains_a_truthful_unit_column_without_losing_what_it_knew(env: Any) -> None:
+    # Before 0.2 the load state had only `eval_id`, which in `runs` held run ids.
+    env.publish(env.dataset({"e1": ("r1", 0), "e2": ("r1", 1)}))
+    env.load()
+    loads = f'"{env.schema}"._evals_etl_loads'
+    env.pg.execute(f"alter table {loads} drop column unit")
+
+    assert env.load().noop  # the old state is understood: nothing is reloaded
+
+    rows = env.pg.rows(f"select table_name, eval_id, unit from {loads} order by 1, 2")
+    assert rows and all(unit == key for _, key, unit in rows)
+    assert ("runs", "r1", "r1") in rows and ("evaluations", "e1", "e1") in rows
+    env.publish(env.dataset({"e1": ("r2", 5), "e2": ("r1", 1)}), run_id="r2")
+    env.load()
+    assert ("runs", "r2", "r2") in env.pg.rows(f"select table_name, eval_id, unit from {loads}")
+    env.assert_matches_views()
