@@ -1,10 +1,15 @@
-"""Suite-wide fixtures: the anyio backend, the ``--soak`` flag and the simulator over HTTP."""
+"""Suite-wide fixtures: the anyio backend, the ``--soak`` flag, the ``e2e`` tier and the simulator.
+
+Tiers: everything under ``tests/e2e/`` (whole exports and the command line against the
+simulator) is marked ``e2e`` here, by path; ``pytest -m "not e2e"`` is the fast tier.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +21,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--soak", action="store_true", help="also run long soaks and crash matrices")
 
 
+E2E = Path(__file__).resolve().parent / "e2e"
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects on the markers added here
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if E2E in item.path.resolve().parents:
+            item.add_marker(pytest.mark.e2e)
     if config.getoption("--soak"):
         return
     skip = pytest.mark.skip(reason="soak test: run with --soak")

@@ -25,17 +25,19 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "crashpoints": set(),  # the test hook that kills a run at a named step
     "config": {"errors"},
     "progress": set(),
+    "interrupts": set(),
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
     "store": VALUES | {"crashpoints"},
     "views": {"errors"},
     "warehouse": VALUES | {"store", "crashpoints"},
     "tables_doc": VALUES,
-    "export": VALUES | {"config", "crawl", "normalize", "progress", "store", "views"},
+    "export": VALUES | {"config", "crawl", "interrupts", "normalize", "progress", "store",
+                        "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "progress", "simulator", "views"},
-    "cli": VALUES | {"config", "demo", "export", "progress", "replay", "simulator", "store",
-                     "tables_doc", "views", "warehouse"},
+    "cli": VALUES | {"config", "demo", "export", "interrupts", "progress", "replay",
+                     "simulator", "store", "tables_doc", "views", "warehouse"},
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for
     "__main__": {"cli"},
 }
@@ -46,8 +48,7 @@ PURE_MODULES = {"crawl/plan.py", "crawl/ledger.py", "crawl/retry.py", "crawl/pag
 LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may import it
     "aiohttp": {"crawl/http.py"},  # the client
     "aiohttp.web": {"simulator/app.py", "simulator/faults.py", "simulator/server.py"},
-    "duckdb": {"views.py", "store/merge.py", "store/publish.py", "warehouse/dataset.py",
-               "warehouse/target.py"},
+    "duckdb": {"views.py", "store/merge.py", "warehouse/dataset.py", "warehouse/target.py"},
     "adbc_driver_manager": {"warehouse/load.py"},
     "adbc_driver_postgresql": set(),  # loaded by name from the dialect, never imported
     "pyarrow.parquet": {"store/archive.py", "store/merge.py", "store/publish.py",

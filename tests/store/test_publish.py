@@ -11,7 +11,15 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from storage_scenario import (
+
+from etl import views
+from etl.errors import PublishError
+from etl.panels import EvalListing, PanelRequest
+from etl.schemas import TABLES
+from etl.store import publish
+from etl.store.writer import StagingWriter
+
+from .storage_scenario import (
     RUN1,
     RUN2_FAILED,
     RUN2_LISTINGS,
@@ -27,13 +35,6 @@ from storage_scenario import (
     unit_rows,
     units,
 )
-
-from etl import views
-from etl.errors import PublishError
-from etl.panels import EvalListing, PanelRequest
-from etl.schemas import TABLES
-from etl.store import publish
-from etl.store.writer import StagingWriter
 
 State = dict[str, list[dict[str, Any]]]
 

@@ -3,7 +3,7 @@
 The clean run is the ground truth: a run through faults must publish exactly its rows (none
 missing, none twice) and end every planned unit in the same state. A run that loses the API
 must stop on the retry budget, publish only whole units, and leave the next run to finish
-the job. Run the long soak with ``pytest --soak tests/reliability/test_faults.py -s``.
+the job. Run the long soak with ``pytest --soak tests/e2e/reliability/test_faults.py -s``.
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from storage_scenario import publish_run, units
 
 from etl import cli, views
 from etl.errors import EXIT_LOCKED, EXIT_USAGE, LockHeldError
 from etl.store import publish
+
+from .storage_scenario import publish_run, units
 
 
 def write_lock(out: Path, pid: int, host: str | None = None) -> Path:

@@ -86,6 +86,9 @@ def test_full_refresh_refetches_and_gives_the_same_dataset(tmp_path: Path) -> No
 def test_listing_beyond_the_200_cap_is_complete(tmp_path: Path) -> None:
     # 450 evals: the unfiltered and "done" pages are full, so the listing partitions down
     # to project and version (every (version, status) bucket stays under the cap).
+    # The one full export of a workspace past the cap (done evals, every panel): the other
+    # listing cases below export running evals, whose only unit is their ``get``, because
+    # what they check is the listing (tests/crawl/test_listing.py checks it without export).
     with simulator(seed=9, evals=450, projects=4, versions=3, images=(1, 2)) as sim:
         summary = export(sim, tmp_path / "out", splits=("test",), concurrency=16)
         expected = {e.eval_id for e in sim.workspace.evals}
@@ -97,7 +100,7 @@ def test_listing_beyond_the_200_cap_is_complete(tmp_path: Path) -> None:
 
 def test_a_partition_full_at_the_finest_level_is_a_recorded_warning(tmp_path: Path) -> None:
     with simulator(seed=1, evals=260, projects=1, versions=1, images=(1, 2),
-                   model_id_null_rate=1.0, running_rate=0, failed_rate=0) as sim:
+                   model_id_null_rate=1.0, running_rate=1.0, failed_rate=0) as sim:
         summary = export(sim, tmp_path / "out", splits=("test",), concurrency=16)
     assert 200 <= summary.evals_listed < 260
     assert any("cap" in w for w in summary.warnings)
@@ -169,8 +172,9 @@ def test_evals_without_a_model_id_past_the_cap_are_a_warning_not_a_silent_gap(
     tmp_path: Path,
 ) -> None:
     # 3 projects share 2 versions: each workspace-wide (version, status) bucket is full, and
-    # evals without a modelId in it cannot be reached by any finer filter.
-    with simulator(seed=12, evals=700, projects=3, versions=2, images=(1, 2), running_rate=0,
+    # evals without a modelId in it cannot be reached by any finer filter. All running: one
+    # status, as before, and one request per eval instead of a dozen.
+    with simulator(seed=12, evals=700, projects=3, versions=2, images=(1, 2), running_rate=1.0,
                    failed_rate=0, deleted_project_rate=0, model_id_null_rate=0.3) as sim:
         summary = export(sim, tmp_path / "out", splits=("test",), concurrency=16)
     assert summary.evals_listed < 700

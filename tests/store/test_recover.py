@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storage_scenario import read_tables, run_step
 
 from etl import crashpoints, views
 from etl.schemas import TABLES
 from etl.store import publish
+
+from .storage_scenario import read_tables, run_step
 
 HERE = Path(__file__).resolve().parent
 POINTS = ["staged", "snapshot-written", "views-built", "tables-switched", "switched", "cleaned"]

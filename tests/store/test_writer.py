@@ -7,13 +7,14 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from storage_scenario import T0, unit_rows
 
 from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
 from etl.store import writer as writer_module
 from etl.store.writer import StagingWriter, staged_files
+
+from .storage_scenario import T0, unit_rows
 
 
 def clusters(n: int, start: int = 0) -> pa.Table:
