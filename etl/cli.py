@@ -8,6 +8,7 @@ Exit codes (also in the README): 0 complete; 1 unexpected; 2 usage or config err
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, TypeAlias
 
 import anyio
 
-from etl import __version__
+from etl import __version__, interrupts
 from etl.errors import EXIT_UNEXPECTED, EXIT_USAGE, EtlError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -26,16 +27,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
-        return handler(args)
+        with interrupts.handled():
+            return handler(args)
+    except BrokenPipeError:
+        # `evals-etl query ... | head`: the reader has what it wanted. Point stdout at
+        # /dev/null so the interpreter's final flush does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except EtlError as exc:
-        print(f"evals-etl: {exc}", file=sys.stderr)
+        _say(f"evals-etl: {exc}")
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("evals-etl: interrupted; the published dataset is unchanged", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        name, code = (exc.name, exc.exit_code) if isinstance(exc, interrupts.Interrupted) \
+            else ("SIGINT", 130)
+        _say(f"evals-etl: interrupted by {name}; the published dataset is unchanged")
+        return code
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-        print(f"evals-etl: unexpected {type(exc).__name__}: {exc}", file=sys.stderr)
+        _say(f"evals-etl: unexpected {type(exc).__name__}: {exc}")
         return EXIT_UNEXPECTED
+
+
+def _say(line: str) -> None:
+    """The last word on stderr; a closed or broken stderr must not turn into a traceback."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass
 
 
 # What add_subparsers() returns; the alias needs the quotes until Python 3.12's `type`.

@@ -17,18 +17,18 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from etl import views
+from etl import interrupts, views
 from etl.config import Config
 from etl.crawl import ledger
 from etl.crawl.engine import CrawlResult, crawl
+from etl.crawl.resume import Resumable
 from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL
-from etl.normalize import FetchContext, listing_batch
+from etl.normalize import listing_batch
 from etl.panels import PanelRequest
 from etl.progress import Reporter
 from etl.schemas import TABLES
-from etl.store import publish
-from etl.store.archive import ArchivedResponse, ArchiveWriter
-from etl.store.writer import StagingWriter, UnitFiles
+from etl.staging import RunSink
+from etl.store import journal, publish
 
 
 @dataclass(frozen=True)
@@ -62,45 +62,6 @@ class RunSummary:
         )
 
 
-class RunSink:
-    """Where the crawl delivers: normalized batches to the staging writer, bodies to the archive."""
-
-    def __init__(self, staging: Path) -> None:
-        self.writer = StagingWriter(staging / "tables")
-        self.archive_writer = ArchiveWriter(staging / "archive.parquet")
-        self.outcomes: list[ledger.Outcome] = []
-
-    def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
-        for table, batch in batches.items():
-            if batch.num_rows:
-                self.writer.write(table, batch)
-
-    def unit(self) -> UnitFiles:
-        return self.writer.unit()
-
-    def archive(
-        self, request: PanelRequest, query: dict[str, str], fetched_at: datetime, body: bytes
-    ) -> None:
-        self.archive_writer.append(
-            ArchivedResponse(
-                eval_id=request.eval_id,
-                panel=request.panel,
-                split=request.split,
-                confidence=request.confidence,
-                query="&".join(f"{k}={v}" for k, v in sorted(query.items())),
-                fetched_at=fetched_at,
-                body=body,
-            )
-        )
-
-    def record(self, outcome: ledger.Outcome) -> None:
-        self.outcomes.append(outcome)
-
-    def close(self) -> None:
-        self.writer.close()
-        self.archive_writer.close()
-
-
 def new_run_id(now: datetime) -> str:
     """Sortable by time, unique across hosts: ``20261124T153000Z-3f9a1c``."""
     return now.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
@@ -113,40 +74,36 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
     with publish.RunLock(out) as lock:
         if lock.note:
             reporter.event(lock.note, level="warning")
-        for note in publish.recover(out, views):
-            reporter.event(note, level="warning")
-        previous = None if config.full_refresh else publish.read_previous_state(out)
-        mode = "incremental" if previous is not None else "full"
         started = datetime.now(UTC)
         clock = time.monotonic()
         run_id = new_run_id(started)
         staging = out / "staging" / run_id
-        sink = RunSink(staging)
+        resumable, sink = _take_over(out, staging, reporter)
+        for note in publish.recover(out, views, keep_staging=run_id):
+            reporter.event(note, level="warning")
+        current = publish.read_previous_state(out)
+        previous = None if config.full_refresh else current
+        mode = "incremental" if previous is not None else "full"
         reporter.event("export started", workspace=config.workspace, run_id=run_id, mode=mode)
         try:
             result = await crawl(
-                config, sink, run_id=run_id, previous=previous,
+                config, sink, run_id=run_id, previous=previous, resumable=resumable,
                 progress=lambda e: reporter.progress(e.units_done, e.units_total, e.requests),
             )
         finally:
             reporter.close()
             sink.close()
         summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock)
-        finished = datetime.now(UTC)
-        commit = publish.Commit(
-            run_id=run_id,
-            staging=staging,
-            ok_units=tuple(o.request for o in sink.outcomes if o.state == "ok"),
-            attempted_units=tuple(o.request for o in sink.outcomes),
-            panel_status=pa.Table.from_batches(
-                [ledger.outcomes_batch(sink.outcomes, config.workspace, run_id, finished)]
-            ),
-            run_row=_run_row(config.workspace, summary, started, finished),
-            listing=pa.Table.from_batches([listing_batch(
-                result.listings, config.workspace, run_id, finished)])
-            if result.listing_complete else None,
-        )
-        publish.publish(out, commit, keep=config.output.keep, views=views)
+        commit = _commit(config, run_id, staging, result, sink.outcomes, summary, started,
+                         known=set(current.units) if current is not None else set())
+        with interrupts.shielded():  # a signal now waits for the switch to finish
+            snapshot = publish.publish(out, commit, keep=config.output.keep, views=views)
+        if (stop := interrupts.pending()) is not None:
+            # The work is published: the run ends with its own exit code, and says so.
+            reporter.event(f"{stop.name} arrived while publishing: snapshot {snapshot.name} "
+                           "was published whole, and the run stops here", level="warning",
+                           signal=stop.name)
+            return summary
         for warning in summary.warnings:
             reporter.event(warning, level="warning")
         for problem in summary.problems[:20]:
@@ -155,15 +112,62 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         return summary
 
 
+def _take_over(out: Path, staging: Path,
+               reporter: Reporter) -> tuple[Resumable | None, RunSink]:
+    """This run's sink, with the journaled work of a killed run taken over (if there is one)."""
+    snapshot = publish.current_snapshot(out)
+    published = publish.read_manifest(snapshot).get("staging") if snapshot else None
+    adopted = journal.adopt(out, staging, published=published)
+    if adopted is None:
+        return None, RunSink(staging)
+    resumable = Resumable.from_journal(adopted.run_id, adopted.records)
+    reporter.event(f"taking over the work of interrupted run {adopted.run_id}: "
+                   f"{len(adopted.records)} units staged", run_id=adopted.run_id,
+                   units=len(adopted.records))
+    return resumable, RunSink(staging, archive_parts=adopted.archive_parts)
+
+
+def _commit(config: Config, run_id: str, staging: Path, result: CrawlResult,
+            outcomes: list[ledger.Outcome], summary: RunSummary, started: datetime,
+            known: set[tuple[str, str, str]]) -> publish.Commit:
+    """What the run publishes. A unit it did not attempt keeps the state it had; only a unit
+    with none yet is recorded (as unavailable, not attempted)."""
+    finished = datetime.now(UTC)
+    recorded = [o for o in outcomes if o.attempted or _key(o.request) not in known]
+    return publish.Commit(
+        run_id=run_id,
+        staging=staging,
+        ok_units=tuple(o.request for o in recorded if o.state == "ok"),
+        resumed_units=tuple(o.request for o in recorded
+                            if o.state == "ok" and _key(o.request) in result.reused),
+        attempted_units=tuple(o.request for o in recorded),
+        panel_status=pa.Table.from_batches(
+            [ledger.outcomes_batch(recorded, config.workspace, run_id, finished)]),
+        run_row=_run_row(config.workspace, summary, started, finished),
+        listing=pa.Table.from_batches([listing_batch(
+            result.listings, config.workspace, run_id, finished)])
+        if result.listing_complete else None,
+    )
+
+
+def _key(request: PanelRequest) -> tuple[str, str, str]:
+    return request.eval_id, request.panel, request.params
+
+
 def _summarize(
     result: CrawlResult, outcomes: list[ledger.Outcome], run_id: str, mode: str, seconds: float
 ) -> RunSummary:
-    states = Counter(o.state for o in outcomes)
+    states = Counter(o.state if o.attempted else "not_attempted" for o in outcomes)
     problems = [
         f"{o.state}: {o.message}"
         for o in outcomes
-        if o.state in ("error", "unavailable")
+        if o.attempted and o.state in ("error", "unavailable")
     ]
+    skipped = [o for o in outcomes if not o.attempted]
+    if skipped:
+        # One line, not one per unit: they keep their previous state and are retried next run.
+        problems.append(f"not attempted: {len(skipped)} units ({skipped[0].message}); they "
+                        "keep their previous state and are fetched next run")
     if not result.listing_complete:
         # Evals the listing could not reach are missing from this run: say so in its status.
         problems = [f"listing incomplete: {w}" for w in result.warnings] + problems
@@ -194,5 +198,6 @@ def _run_row(workspace: str, s: RunSummary, started: datetime, finished: datetim
         "evals_listed": s.evals_listed, "evals_exported": s.evals_exported,
         "requests": s.requests, "retries": s.retries,
         "errors": s.states.get("error", 0) + s.states.get("unavailable", 0),
+        "units_not_attempted": s.states.get("not_attempted", 0),
     }
     return pa.Table.from_pylist([row], schema=TABLES["runs"].schema)

@@ -31,23 +31,32 @@ class Reporter:
         self._bar: Any = None
         self._task: Any = None
         self._last_json = 0.0
+        self._broken = False  # the stream went away: stop writing, never stop the run
+
+    def _write(self, text: str) -> None:
+        if self._broken:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (OSError, ValueError):  # EPIPE, a closed file, a full disk behind a redirect
+            self._broken = True
+            self._stop_bar()
 
     def event(self, message: str, level: str = "info", **fields: Any) -> None:
         """One log line: ``message`` for people, ``fields`` for machines."""
         if self.fmt == "json":
             record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                       "level": level, "msg": message, **fields}
-            self.stream.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
-            self.stream.flush()
+            self._write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
             return
         extra = " ".join(f"{k}={v}" for k, v in fields.items())
         text = f"{message} {extra}".rstrip()
         if self._bar is not None:
-            self._bar.console.print(text, markup=False, highlight=False)
+            self._guarded(lambda: self._bar.console.print(text, markup=False, highlight=False))
         else:
             prefix = "" if level == "info" else f"{level}: "
-            self.stream.write(f"{prefix}{text}\n")
-            self.stream.flush()
+            self._write(f"{prefix}{text}\n")
 
     def progress(self, done: int, total: int, requests: int) -> None:
         """Advance the bar (text) or emit a throttled progress line (json)."""
@@ -57,7 +66,9 @@ class Reporter:
                 self._last_json = now
                 self.event("progress", units_done=done, units_total=total, requests=requests)
             return
-        if self._bar is None and self.stream.isatty():
+        if self._broken:
+            return
+        if self._bar is None and self._guarded(self.stream.isatty):
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
@@ -72,12 +83,29 @@ class Reporter:
                 TextColumn("{task.fields[requests]} requests"), TimeElapsedColumn(),
                 console=Console(file=self.stream), transient=True,
             )
-            self._bar.start()
+            self._guarded(self._bar.start)
             self._task = self._bar.add_task("crawl", total=total, requests=0)
         if self._bar is not None:
-            self._bar.update(self._task, completed=done, total=total, requests=requests)
+            bar, task = self._bar, self._task
+            self._guarded(lambda: bar.update(task, completed=done, total=total,
+                                             requests=requests))
 
     def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
+        self._stop_bar()
+
+    def _guarded(self, write: Any) -> Any:
+        """Run a write to the terminal; a broken one stops output, not the run."""
+        try:
+            return write()
+        except (OSError, ValueError):
+            self._broken = True
+            self._stop_bar()
+            return None
+
+    def _stop_bar(self) -> None:
+        bar, self._bar = self._bar, None
+        if bar is not None:
+            try:
+                bar.stop()
+            except (OSError, ValueError):
+                pass

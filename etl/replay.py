@@ -70,8 +70,8 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
     Only units that are current and came from ``run_id`` are rebuilt; a unit whose payload no
     longer normalizes becomes ``error`` in ``panel_status``. Returns the number of units rebuilt.
     """
-    archive = out / "runs" / run_id / "archive.parquet"
-    if not archive.exists():
+    archive = publish.run_archive(out, run_id)
+    if archive is None:
         raise EtlError(f"no archive for run {run_id!r} in {out / 'runs'}")
     with publish.RunLock(out):
         status = publish.read_current(out, "panel_status")

@@ -259,6 +259,8 @@ RUNS = _table(
     _f("requests", I, "HTTP requests sent, retries included"),
     _f("retries", I, "retried attempts"),
     _f("errors", I, "panel units that ended in error or unavailable"),
+    _f("units_not_attempted", I, "panel units the run did not finish (deadline, interruption, "
+       "API down); they kept their previous state. NULL for runs before it was counted"),
     lineage=(LINEAGE[0], LINEAGE[2], LINEAGE[3]),
 )
 

@@ -84,12 +84,22 @@ def shows(db_path: Path, tables_dir: Path) -> bool:
     """Whether ``db_path`` opens and its views read ``tables_dir`` (as built by this module)."""
     if not db_path.exists():
         return False
+    tables = Path(os.path.abspath(tables_dir)).as_posix()
     try:
         with duckdb.connect(str(db_path), read_only=True) as con:
+            if con.execute("select 1 from duckdb_tables() where table_name = ?",
+                           [BUILD_TABLE]).fetchone() is None:
+                return _legacy_shows(con, tables)
             row = con.execute(f"select tables_dir from {BUILD_TABLE}").fetchone()
     except duckdb.Error:
-        return False  # unreadable, or built before the marker existed: rebuild
-    return row is not None and row[0] == Path(os.path.abspath(tables_dir)).as_posix()
+        return False  # unreadable: rebuild
+    return row is not None and row[0] == tables
+
+
+def _legacy_shows(con: duckdb.DuckDBPyConnection, tables: str) -> bool:
+    """A database built before the marker existed (0.1): its views name the folder."""
+    rows = con.execute("select sql from duckdb_views() where view_name = 'evaluations'").fetchall()
+    return bool(rows) and f"'{_quote_path(Path(tables))}/" in rows[0][0]
 
 
 def view_names(db_path: Path) -> list[str]:

@@ -32,8 +32,9 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "views": {"errors"},
     "warehouse": VALUES | {"store", "crashpoints"},
     "tables_doc": VALUES,
-    "export": VALUES | {"config", "crawl", "interrupts", "normalize", "progress", "store",
-                        "views"},
+    "staging": VALUES | {"crawl", "normalize", "store"},
+    "export": VALUES | {"config", "crawl", "interrupts", "normalize", "progress", "staging",
+                        "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "progress", "simulator", "views"},
     "cli": VALUES | {"config", "demo", "export", "interrupts", "progress", "replay",
@@ -51,7 +52,7 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
     "duckdb": {"views.py", "store/merge.py", "warehouse/dataset.py", "warehouse/target.py"},
     "adbc_driver_manager": {"warehouse/load.py"},
     "adbc_driver_postgresql": set(),  # loaded by name from the dialect, never imported
-    "pyarrow.parquet": {"store/archive.py", "store/merge.py", "store/publish.py",
+    "pyarrow.parquet": {"store/archive.py", "store/journal.py", "store/merge.py", "store/publish.py",
                         "store/writer.py"},
     "socket": {"store/runlock.py"},  # the hostname, for the lock's message
     "requests": set(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,6 +26,7 @@ from etl.crawl.http import Http, HttpStats, Response
 from etl.crawl.listing import enumerate_evals
 from etl.crawl.pager import judge, offsets_after
 from etl.crawl.plan import EvalPlan, plan_run
+from etl.crawl.resume import Key, Resumable, key, reusable
 from etl.crawl.sink import Sink, UnitRows
 from etl.crawl.tasks import task_group
 from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted
@@ -49,6 +50,7 @@ class CrawlResult:
     evals_exported: int
     http: HttpStats
     aborted: str | None = None
+    reused: frozenset[Key] = frozenset()  # units taken over from a killed run, not fetched
 
 
 async def crawl(
@@ -58,6 +60,7 @@ async def crawl(
     run_id: str,
     previous: PreviousState | None,
     progress: Callable[[ProgressEvent], None] | None = None,
+    resumable: Resumable | None = None,
 ) -> CrawlResult:
     """List, plan and fetch.
 
@@ -70,9 +73,10 @@ async def crawl(
         client = Client(http, config.workspace)
         listing = await enumerate_evals(client)
         crashpoints.reach("listed")
+        sink.listed(listing.evals)
         plans = plan_run(listing.evals, config.crawl, previous)
         engine = _Engine(client, sink, config, run_id, progress, started)
-        await engine.run(plans)
+        await engine.run(plans, reusable(resumable, listing.evals))
     crashpoints.reach("crawled")
     return CrawlResult(
         listings=listing.evals,
@@ -81,6 +85,7 @@ async def crawl(
         evals_exported=len(engine.evals_ok),
         http=http.stats,
         aborted=engine.aborted,
+        reused=frozenset(engine.reused),
     )
 
 
@@ -100,8 +105,9 @@ class _Engine:
         self.total = 0
         self._queue: deque[PanelRequest] = deque()
         self._running: set[PanelRequest] = set()
+        self.reused: set[Key] = set()
 
-    async def run(self, plans: list[EvalPlan]) -> None:
+    async def run(self, plans: list[EvalPlan], reuse: Mapping[Key, ledger.Outcome]) -> None:
         # Longest units first (image-predictions pages), so the run does not end on a tail.
         units = [u for p in plans for u in p.fetch]
         units.sort(key=lambda u: u.panel != "image-predictions")
@@ -109,6 +115,7 @@ class _Engine:
         for plan in plans:
             for unit in plan.not_done:
                 self._record(ledger.not_done(unit, plan.listing.status))
+        units = [u for u in units if not self._reuse(u, reuse.get(key(u)))]
         self._queue.extend(units)
         self._tick()
         try:
@@ -119,7 +126,7 @@ class _Engine:
             # Whatever stopped the run, every planned unit still ends in an outcome.
             why = self.aborted or "the run stopped before this unit finished"
             for unit in sorted(self._running) + list(self._queue):
-                self._record(ledger.stopped(unit, why))
+                self._record(ledger.not_attempted(unit, why))
             self._running.clear()
             self._queue.clear()
 
@@ -127,7 +134,7 @@ class _Engine:
         while self._queue and self.aborted is None:
             if self.deadline is not None and time.monotonic() >= self.deadline:
                 while self._queue:
-                    self._record(ledger.stopped(self._queue.popleft(),
+                    self._record(ledger.not_attempted(self._queue.popleft(),
                                                 "not started before the --deadline"))
                 return
             unit = self._queue.popleft()
@@ -195,6 +202,16 @@ class _Engine:
             rows.discard()
         raise ContractError("image-predictions", "totalImages", f"{problem}, twice in a row",
                             unit.eval_id)
+
+    def _reuse(self, unit: PanelRequest, outcome: ledger.Outcome | None) -> bool:
+        """Take a killed run's outcome (and staged rows) for ``unit`` instead of fetching it."""
+        if outcome is None:
+            return False
+        self.reused.add(key(unit))
+        if outcome.state == "ok":
+            self.evals_ok.add(unit.eval_id)
+        self._record(outcome)
+        return True
 
     def _ctx(self, unit: PanelRequest, fetched_at: datetime) -> FetchContext:
         return FetchContext(self.config.workspace, self.run_id, fetched_at, unit)

@@ -9,19 +9,25 @@ state               when
 ok                  fetched and normalized
 not_done            the eval is running or failed: no panel call was made (api-contract §17)
 unavailable         worth another try on the next run: a done eval's panel kept answering
-                    409, the eval vanished (404 model_eval_not_found), transient failures
-                    outlasted the attempt cap, or the run stopped before the unit finished
+                    409, the eval vanished (404 model_eval_not_found), or transient failures
+                    outlasted the attempt cap
 not_materialized    404 report_not_found: that confidence variant was never computed
 error               will fail the same way again until something changes: 400, or a payload
                     that breaks the contract
 ==================  ====================================================================
+
+A unit the run did not finish (the ``--deadline`` came, the run was interrupted or stopped
+because the API was down) was *not attempted*: its outcome says so (``attempted`` false), and
+it keeps the state and rows it had. Only a unit with no state yet is recorded, as
+``unavailable`` with the code ``not_attempted``, so that every planned unit has a row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import pyarrow as pa
 
@@ -39,6 +45,7 @@ class Outcome:
     message: str | None = None
     attempts: int = 0
     requests: int = 0
+    attempted: bool = True  # False: the run never finished it; it keeps its previous state
 
 
 def ok(request: PanelRequest, attempts: int, requests: int) -> Outcome:
@@ -50,9 +57,9 @@ def not_done(request: PanelRequest, status: str) -> Outcome:
                    f"eval {request.eval_id!r} is {status}; panels are fetched once it is done")
 
 
-def stopped(request: PanelRequest, why: str, attempts: int = 0, requests: int = 0) -> Outcome:
-    """A unit the run did not finish (deadline, retry budget): retried next run."""
-    return Outcome(request, "unavailable", None, "not_finished", why, attempts, requests)
+def not_attempted(request: PanelRequest, why: str) -> Outcome:
+    """A unit the run did not finish (deadline, interruption, retry budget): retried next run."""
+    return Outcome(request, "unavailable", None, "not_attempted", why, attempted=False)
 
 
 def from_error(request: PanelRequest, exc: Exception, attempts: int, requests: int) -> Outcome:
@@ -72,6 +79,23 @@ def from_error(request: PanelRequest, exc: Exception, attempts: int, requests: i
     else:  # 409 past its budget, a vanished eval, transient failures past the attempt cap
         state = "unavailable"
     return Outcome(request, state, exc.status, exc.code, message, attempts, requests)
+
+
+def to_record(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as plain JSON values, for the checkpoint journal."""
+    r = outcome.request
+    return {"eval_id": r.eval_id, "panel": r.panel, "split": r.split,
+            "confidence": r.confidence, "state": outcome.state,
+            "http_status": outcome.http_status, "error_code": outcome.error_code,
+            "message": outcome.message, "attempts": outcome.attempts,
+            "requests": outcome.requests}
+
+
+def from_record(record: Mapping[str, Any]) -> Outcome:
+    request = PanelRequest(record["eval_id"], record["panel"], record["split"],
+                           record["confidence"])
+    return Outcome(request, record["state"], record["http_status"], record["error_code"],
+                   record["message"], record["attempts"], record["requests"])
 
 
 def outcomes_batch(

@@ -7,6 +7,7 @@ a unit's rows cannot interleave with another unit's half-way through a write.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 
 from etl.crawl import ledger
 from etl.normalize import FetchContext
-from etl.panels import PanelRequest
+from etl.panels import EvalListing, PanelRequest
 
 
 class UnitRows(Protocol):
@@ -28,6 +29,9 @@ class UnitRows(Protocol):
 
 
 class Sink(Protocol):
+    def listed(self, listings: Sequence[EvalListing]) -> None:
+        """The listing the run plans from, before any unit is fetched."""
+
     def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
         """A small unit's rows, all at once, after its one request succeeded."""
 

@@ -1,10 +1,12 @@
 """The raw response archive: every body a run received, kept for offline replay.
 
-``evals-etl normalize`` re-normalizes a run from its archive without calling the API, so a
-normalizer fix can be applied to data already fetched. One Parquet file per run, one row
+``evals-etl replay`` re-normalizes a run from its archive without calling the API, so a
+normalizer fix can be applied to data already fetched. One folder per run of Parquet parts
+(``archive/part-NNNNN.parquet``; runs before 0.2 have one ``archive.parquet`` file), one row
 per response (each image-predictions page is a row); bodies are stored byte-exact. The
 writer buffers rows and writes a row group every ~16 MB, so a run's memory does not grow
-with the size of the workspace.
+with the size of the workspace. At a checkpoint the current part is closed whole, so a
+killed run leaves complete parts that the next run can take over (see ``store.journal``).
 """
 
 from __future__ import annotations
@@ -50,24 +52,34 @@ class ArchivedResponse:
 
 
 class ArchiveWriter(Closing):
-    """Appends responses to one zstd Parquet file; ``close()`` finishes it.
+    """Appends responses to zstd Parquet parts in ``folder``; ``close()`` finishes the last.
 
-    The file exists (possibly with zero rows) from construction on, so every run that got
-    as far as crawling leaves an archive replay can open.
+    The first part exists (possibly with zero rows) from construction on, so every run that
+    got as far as crawling leaves an archive replay can open. Parts are numbered from
+    ``first_part`` (parts taken over from a killed run come before).
     """
 
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
-            self.path, SCHEMA, compression="zstd"
-        )
+    def __init__(self, folder: Path, *, first_part: int = 0) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self._next_part = first_part
         self._rows: list[ArchivedResponse] = []
         self._bytes = 0
+        self._closed = False
+        self._writer: pq.ParquetWriter | None = None
+        self._path: Path | None = None
+        self._open()
+
+    def _open(self) -> None:
+        self._path = self.folder / f"part-{self._next_part:05d}.parquet"
+        self._next_part += 1
+        self._writer = pq.ParquetWriter(self._path, SCHEMA, compression="zstd")
 
     def append(self, response: ArchivedResponse) -> None:
+        if self._closed:
+            raise PublishError(f"archive {self.folder} is closed")
         if self._writer is None:
-            raise PublishError(f"archive {self.path} is closed")
+            self._open()
         self._rows.append(response)
         self._bytes += len(response.body)
         if self._bytes >= ROW_GROUP_BYTES:
@@ -81,20 +93,35 @@ class ArchiveWriter(Closing):
         self._writer.write_table(table, row_group_size=table.num_rows)
         self._rows, self._bytes = [], 0
 
-    def close(self) -> None:
-        """Write what is buffered and close the file; safe to call twice."""
+    def checkpoint(self) -> list[Path]:
+        """Close the current part whole and return it (the next append opens a new one)."""
         if self._writer is None:
-            return
+            return []
+        path = self._path
         try:
             self._flush()
         finally:
             self._writer.close()
             self._writer = None
+        return [path] if path is not None else []
+
+    def close(self) -> None:
+        """Write what is buffered and close the part; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self.checkpoint()
+
+
+def archive_parts(path: Path) -> list[Path]:
+    """The files of an archive: a folder's parts in order, or the one file of an older run."""
+    return sorted(path.glob("part-*.parquet")) if path.is_dir() else [path]
 
 
 def read_archive(path: Path) -> Iterator[ArchivedResponse]:
-    """Every archived response of ``path``, in the order they were appended."""
-    with pq.ParquetFile(path) as file:
-        for batch in file.iter_batches(batch_size=READ_BATCH_ROWS):
-            for row in batch.to_pylist():
-                yield ArchivedResponse(**row)
+    """Every archived response of ``path`` (a folder of parts, or one file), in order."""
+    for part in archive_parts(path):
+        with pq.ParquetFile(part) as file:
+            for batch in file.iter_batches(batch_size=READ_BATCH_ROWS):
+                for row in batch.to_pylist():
+                    yield ArchivedResponse(**row)

@@ -29,3 +29,6 @@ class Commit:
     panel_status: pa.Table
     run_row: pa.Table
     listing: pa.Table | None
+    # Units (also in ok_units) whose rows a killed run staged and this run took over
+    # (staging/resumed/): only their rows are published from there.
+    resumed_units: tuple[PanelRequest, ...] = ()

@@ -25,6 +25,7 @@ from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES, Table
 from etl.store.commit import Commit
+from etl.store.journal import resumed_files
 from etl.store.writer import conform, staged_files
 
 __all__ = ["DATA_FILE", "Merge"]
@@ -94,6 +95,7 @@ class Merge:
         con.register("attempted_units", _units_table(attempted))
         # A replay rebuilds ok units it does not re-attempt: their staged rows are recorded too.
         con.register("recorded_units", _units_table([*attempted, *ok]))
+        con.register("resumed_units", _units_table(commit.resumed_units))
         con.register("new_panel_status", conform("panel_status", commit.panel_status))
         con.register("new_runs", conform("runs", commit.run_row))
         empty = TABLES["evaluations"].schema.empty_table()
@@ -147,8 +149,19 @@ class Merge:
             return None
 
     def _staged(self, name: str) -> str:
-        """Staged rows with their write position (file, row) so the last write wins."""
-        parts = staged_files(self.staged / name)
+        """Staged rows with their write position (file, row) so the last write wins: this
+        run's own, then those taken over from a killed run, of the units it reused only."""
+        fresh = self._read_staged(name, staged_files(self.staged / name))
+        taken = resumed_files(self.staged.parent, name)
+        if not taken:
+            return fresh
+        table = TABLES[name]
+        match = " and ".join(f"k.{_q(c)} is not distinct from x.{_q(c)}" for c in table.unit)
+        reused = (f"select * from ({self._read_staged(name, taken)}) x where exists "
+                  f"(select 1 from resumed_units k where k.panel = '{table.panel}' and {match})")
+        return f"{fresh} union all by name {reused}"
+
+    def _read_staged(self, name: str, parts: list[Path]) -> str:
         if not parts:
             return (f"select *, null::varchar as _file, null::bigint as _row "
                     f"from {_q('empty_' + name)}")

@@ -6,8 +6,9 @@ Layout of an output folder ``OUT``::
     tables -> snapshots/<id>/tables    relative symlink: THE commit point
     snapshots/<id>/tables/<table>/data.parquet   every table, zero-row files included
     snapshots/<id>/manifest.json  run_id, created_at, staging, rows per table, schema_version
-    staging/<run>/                a run's work in progress (tables/, archive.parquet)
-    runs/<run_id>/archive.parquet the raw responses of a published run
+    staging/<run>/                a run's work in progress (tables/, archive/, journal.jsonl,
+                                  resumed/: files taken over from a killed run)
+    runs/<run_id>/archive/        the raw responses of a published run (Parquet parts)
     state/lock                    the run lock (:mod:`etl.store.runlock`)
 
 Snapshot ids are ``<seq:06d>-<run_id>``: the sequence orders snapshots even when a replay
@@ -134,7 +135,7 @@ def _api_time(value: datetime | None) -> str | None:
 # --------------------------------------------------------------------------- recovery
 
 
-def recover(out: Path, views: Views) -> list[str]:
+def recover(out: Path, views: Views, *, keep_staging: str | None = None) -> list[str]:
     """Undo what a crashed run left behind; call it holding the :class:`RunLock`.
 
     Deletes staging folders, snapshots newer than the current one (a crash before the
@@ -149,7 +150,7 @@ def recover(out: Path, views: Views) -> list[str]:
         raise PublishError(f"{out / LINK} points at a snapshot that no longer exists; "
                            f"point it at one of {out / 'snapshots'} or delete it")
     manifest = read_manifest(current) if current is not None else {}
-    notes += _clear_staging(out, manifest)
+    notes += _clear_staging(out, manifest, keep_staging)
     notes += _clear_snapshots(out, current)
     for path in sorted(out.glob(".*")):
         if path.name.endswith((".tmp", ".tmp.wal")):
@@ -161,17 +162,35 @@ def recover(out: Path, views: Views) -> list[str]:
     return notes
 
 
-def _clear_staging(out: Path, manifest: dict[str, Any]) -> list[str]:
+def _clear_staging(out: Path, manifest: dict[str, Any], keep: str | None) -> list[str]:
     notes = []
     root = out / "staging"
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        archive = folder / "archive.parquet"
-        if folder.name == manifest.get("staging") and archive.exists():
+        if folder.name == keep:
+            continue  # the running run's own (it may hold files taken over from another)
+        archive = _staged_archive(folder)
+        if folder.name == manifest.get("staging") and archive is not None:
             _move_archive(out, archive, str(manifest["run_id"]))
             notes.append(f"moved the archive of published run {manifest['run_id']} to runs/")
         shutil.rmtree(folder)
         notes.append(f"removed staging/{folder.name} left by an interrupted run")
     return notes
+
+
+def _staged_archive(staging: Path) -> Path | None:
+    """A staging folder's archive: ``archive/`` (or ``archive.parquet`` before 0.2)."""
+    for candidate in (staging / "archive", staging / "archive.parquet"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def run_archive(out: Path, run_id: str) -> Path | None:
+    """The archive of a published run, in either layout; None when there is none."""
+    for candidate in (out / "runs" / run_id / "archive", out / "runs" / run_id / "archive.parquet"):
+        if candidate.exists():
+            return candidate
+    return None
 
 
 def _clear_snapshots(out: Path, current: Path | None) -> list[str]:
@@ -291,8 +310,8 @@ def _switch_link(out: Path, snapshot_id: str) -> None:
 
 
 def _clean_up(out: Path, staging: Path, run_id: str, snapshot: Path, keep: int) -> None:
-    archive = staging / "archive.parquet"
-    if archive.exists():
+    archive = _staged_archive(staging)
+    if archive is not None:
         _move_archive(out, archive, run_id)
     shutil.rmtree(staging, ignore_errors=True)
     folders = _snapshot_folders(out)
@@ -311,8 +330,14 @@ def _clean_up(out: Path, staging: Path, run_id: str, snapshot: Path, keep: int) 
 
 
 def _move_archive(out: Path, archive: Path, run_id: str) -> None:
-    target = out / "runs" / run_id / "archive.parquet"
+    target = out / "runs" / run_id / archive.name
     target.parent.mkdir(parents=True, exist_ok=True)
+    if target.is_dir():  # the same run's archive again (as a file would be, it is replaced)
+        old = target.with_name(f".{target.name}.replaced")
+        os.replace(target, old)
+        os.replace(archive, target)
+        shutil.rmtree(old)
+        return
     os.replace(archive, target)
 
 

@@ -67,6 +67,7 @@ class _TableParts:
         self.buffer: list[pa.Table] = []
         self.buffered_rows = 0
         self.buffered_bytes = 0
+        self.completed: list[Path] = []  # parts closed whole, not yet reported
 
     def add(self, data: pa.Table) -> None:
         self.buffer.append(data)
@@ -98,9 +99,12 @@ class _TableParts:
         self.rows_in_part = 0
 
     def close_file(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
+        """Close the open part; it joins ``completed``."""
+        if self.writer is None:
+            return
+        self.writer.close()
+        self.writer = None
+        self.completed.append(self.folder / f"part-{self.parts - 1:05d}.parquet")
 
     def close(self) -> None:
         try:
@@ -159,7 +163,9 @@ class UnitFiles:
             self.staging.write(table, rows)
         self._held = []
         for path, _ in self._close():
-            path.rename(path.with_name(f"unit-{self.seq:05d}.parquet"))
+            final = path.with_name(f"unit-{self.seq:05d}.parquet")
+            path.rename(final)
+            self.staging.completed.append(final)
 
     def discard(self) -> None:
         self._held = []
@@ -200,6 +206,7 @@ class StagingWriter(Closing):
         self._tables: dict[str, _TableParts] = {}
         self._units = 0
         self._closed = False
+        self.completed: list[Path] = []  # files closed whole since the last checkpoint
 
     def unit(self) -> UnitFiles:
         """Files for one big unit's rows (see :class:`UnitFiles`)."""
@@ -221,6 +228,19 @@ class StagingWriter(Closing):
                 self.directory / table, table, self.rows_per_file
             )
         parts.add(data)
+
+    def checkpoint(self) -> list[Path]:
+        """Write every buffered row and close every part whole; returns the files completed
+        since the last checkpoint (the next writes open new parts)."""
+        if self._closed:
+            return []
+        done, self.completed = self.completed, []
+        for parts in self._tables.values():
+            parts.flush()
+            parts.close_file()
+            done += parts.completed
+            parts.completed = []
+        return done
 
     def close(self) -> None:
         """Flush every buffer and close every file; safe to call twice."""

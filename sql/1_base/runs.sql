@@ -17,7 +17,8 @@ renamed as (
         evals_exported,
         requests,
         retries,
-        errors
+        errors,
+        units_not_attempted
     from source
 )
 

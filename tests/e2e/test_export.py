@@ -130,12 +130,12 @@ def test_deadline_publishes_what_is_complete(tmp_path: Path) -> None:
         summary = export(sim, out, deadline_seconds=0.3, concurrency=2)
         assert summary.status == "partial"
         status = table(out, "panel_status")
-        stopped = pc.sum(pc.equal(status.column("error_code"), "not_finished")).as_py()
+        stopped = pc.sum(pc.equal(status.column("error_code"), "not_attempted")).as_py()
         assert stopped > 0
         # The next run finishes the work.
         again = export(sim, out)
     assert again.status in ("success", "partial")
-    assert "not_finished" not in table(out, "panel_status").column("error_code").to_pylist()
+    assert "not_attempted" not in table(out, "panel_status").column("error_code").to_pylist()
 
 
 def test_missing_panels_do_not_spend_the_retry_budget(tmp_path: Path) -> None:

@@ -81,7 +81,7 @@ def stage(staging: Path, run_id: str, ok: Iterable[PanelRequest],
           partial: Iterable[PanelRequest] = ()) -> None:
     """Stage rows for ``ok`` units, and a first page only for ``partial`` (failed) ones."""
     with StagingWriter(staging / "tables") as writer, \
-            ArchiveWriter(staging / "archive.parquet") as archive:
+            ArchiveWriter(staging / "archive") as archive:
         for request in ok:
             for table, rows in unit_rows(request, run_id).items():
                 writer.write(table, pa.Table.from_pylist(rows, schema=TABLES[table].schema))

@@ -23,7 +23,7 @@ def response(i: int, body: bytes = b'{"ok": true}') -> ArchivedResponse:
 
 
 def test_round_trip_is_exact(tmp_path: Path) -> None:
-    path = tmp_path / "staging" / "archive.parquet"
+    path = tmp_path / "staging" / "archive"
     sent = [response(0), response(1, body=bytes(range(256)) + "ünïcode".encode()),
             response(2, body=b"")]
     with ArchiveWriter(path) as writer:
@@ -36,25 +36,47 @@ def test_round_trip_is_exact(tmp_path: Path) -> None:
 
 def test_flushes_row_groups_by_size(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(archive, "ROW_GROUP_BYTES", 1000)
-    path = tmp_path / "archive.parquet"
+    path = tmp_path / "archive"
     with ArchiveWriter(path) as writer:
         for i in range(10):
             writer.append(response(i, body=b"x" * 400))
-    meta = pq.read_metadata(path)
+    meta = pq.read_metadata(path / "part-00000.parquet")
     assert (meta.num_rows, meta.num_row_groups) == (10, 4)  # 3 + 3 + 3 + 1
     assert [r.eval_id for r in read_archive(path)] == [f"e{i}" for i in range(10)]
     assert meta.row_group(0).column(0).compression == "ZSTD"
 
 
 def test_an_archive_without_responses_is_readable(tmp_path: Path) -> None:
-    path = tmp_path / "archive.parquet"
+    path = tmp_path / "archive"
     ArchiveWriter(path).close()
     assert list(read_archive(path)) == []
 
 
 def test_append_after_close_fails(tmp_path: Path) -> None:
-    writer = ArchiveWriter(tmp_path / "archive.parquet")
+    writer = ArchiveWriter(tmp_path / "archive")
     writer.close()
     writer.close()
     with pytest.raises(PublishError, match="closed"):
         writer.append(response(0))
+
+
+def test_a_checkpoint_closes_the_part_whole_and_the_next_append_opens_another(
+        tmp_path: Path) -> None:
+    writer = ArchiveWriter(tmp_path / "archive", first_part=3)
+    writer.append(response(0))
+    (closed,) = writer.checkpoint()
+    assert closed.name == "part-00003.parquet" and pq.read_metadata(closed).num_rows == 1
+    assert writer.checkpoint() == []  # nothing new
+    writer.append(response(1))
+    writer.close()
+    assert sorted(p.name for p in (tmp_path / "archive").iterdir()) == [
+        "part-00003.parquet", "part-00004.parquet"]
+    assert [r.eval_id for r in read_archive(tmp_path / "archive")] == ["e0", "e1"]
+
+
+def test_an_archive_of_one_file_from_before_parts_still_reads(tmp_path: Path) -> None:
+    with ArchiveWriter(tmp_path / "archive") as writer:
+        writer.append(response(7))
+    legacy = tmp_path / "archive.parquet"
+    (tmp_path / "archive" / "part-00000.parquet").rename(legacy)
+    assert [r.eval_id for r in read_archive(legacy)] == ["e7"]

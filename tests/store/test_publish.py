@@ -67,7 +67,7 @@ def test_first_run_publishes_every_table_even_empty_ones(tmp_path: Path) -> None
     assert manifest["rows"] == {n: len(rows) for n, rows in read_tables(tmp_path).items()}
     assert manifest["rows"]["image_predictions"] == 3 and manifest["rows"]["runs"] == 1
     assert manifest["schema_version"] == publish.schema_version()
-    assert (tmp_path / "runs" / "r1" / "archive.parquet").is_file()
+    assert (tmp_path / "runs" / "r1" / "archive" / "part-00000.parquet").is_file()
     assert not (tmp_path / "staging" / "r1").exists()
 
 

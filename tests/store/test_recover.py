@@ -77,7 +77,7 @@ def test_a_crash_anywhere_leaves_the_old_or_the_new_state(
     assert db_runs_per_table(tmp_path) in (runs_per_table(old), runs_per_table(new))
 
     with publish.RunLock(tmp_path) as lock:  # the crashed run's lock is stale
-        assert lock.note is not None and "stale lock" in lock.note
+        assert lock.note is not None and "ended without releasing the lock" in lock.note
         notes = publish.recover(tmp_path, views)
     assert read_tables(tmp_path) == expected
     assert db_runs_per_table(tmp_path) == runs_per_table(expected)

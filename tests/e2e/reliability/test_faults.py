@@ -121,7 +121,7 @@ def test_api_down_stops_on_the_budget_publishes_whole_units_and_the_next_run_rec
     changed = {k: r for k, r in got.items() if r["state"] != truth[k]}
     assert changed and any(r["state"] == "ok" for r in got.values())
     assert {(r["state"], r["error_code"]) for r in changed.values()} == {
-        ("unavailable", "not_finished")}
+        ("unavailable", "not_attempted")}
     assert published_mismatches(out, clean_out) == []
     assert [r["status"] for r in table(out, "runs").to_pylist()] == ["failed"]
 
@@ -177,5 +177,5 @@ def test_a_budget_spent_while_paging_images_stops_the_run(tmp_path: Path) -> Non
     with simulator(seed=5, evals=3, images=(30, 60), running_rate=0, failed_rate=0,
                    missing_panel_rate=0, mutate=_bad_later_pages) as sim:
         summary = run(sim, out, image_page_size=10, retry_budget=3, concurrency=2)
-    assert {r["error_code"] for r in statuses(out).values()} <= {None, "not_finished"}
+    assert {r["error_code"] for r in statuses(out).values()} <= {None, "not_attempted"}
     assert summary.status == "failed" and summary.exit_code == EXIT_API_DOWN

@@ -1,0 +1,91 @@
+"""The crawl's :class:`~etl.crawl.sink.Sink`, backed by the store: staged rows, the raw archive,
+and the checkpoint journal that lets the next run take over a killed run's work.
+
+Every :data:`CHECKPOINT_UNITS` outcomes or :data:`CHECKPOINT_SECONDS` seconds, whichever
+comes first, the sink closes its staged part files and archive part whole and appends one
+journal line naming them with the outcomes whose rows they hold. A run killed at any point
+has therefore lost at most the units of the last few seconds and those in flight.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+
+from etl.crawl import ledger
+from etl.normalize import FetchContext
+from etl.panels import EvalListing, PanelRequest
+from etl.store.archive import ArchivedResponse, ArchiveWriter
+from etl.store.journal import Checkpoint, Journal
+from etl.store.writer import StagingWriter, UnitFiles
+
+CHECKPOINT_UNITS = 16
+CHECKPOINT_SECONDS = 2.0
+
+
+class RunSink:
+    """Normalized batches to the staging writer, bodies to the archive, outcomes journaled."""
+
+    def __init__(self, staging: Path, *, archive_parts: int = 0) -> None:
+        self.staging = Path(staging)
+        self.writer = StagingWriter(self.staging / "tables")
+        self.archive_writer = ArchiveWriter(self.staging / "archive", first_part=archive_parts)
+        self.journal = Journal(self.staging)
+        self.outcomes: list[ledger.Outcome] = []
+        self._unjournaled: list[ledger.Outcome] = []
+        self._listings: dict[str, dict[str, object]] = {}  # eval id -> its listing row
+        self._last_checkpoint = time.monotonic()
+
+    def listed(self, listings: Sequence[EvalListing]) -> None:
+        self._listings = {item.eval_id: asdict(item) for item in listings}
+
+    def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
+        for table, batch in batches.items():
+            if batch.num_rows:
+                self.writer.write(table, batch)
+
+    def unit(self) -> UnitFiles:
+        return self.writer.unit()
+
+    def archive(
+        self, request: PanelRequest, query: dict[str, str], fetched_at: datetime, body: bytes
+    ) -> None:
+        self.archive_writer.append(
+            ArchivedResponse(
+                eval_id=request.eval_id,
+                panel=request.panel,
+                split=request.split,
+                confidence=request.confidence,
+                query="&".join(f"{k}={v}" for k, v in sorted(query.items())),
+                fetched_at=fetched_at,
+                body=body,
+            )
+        )
+
+    def record(self, outcome: ledger.Outcome) -> None:
+        self.outcomes.append(outcome)
+        if outcome.attempted:
+            self._unjournaled.append(outcome)
+        if len(self._unjournaled) >= CHECKPOINT_UNITS or (
+                self._unjournaled
+                and time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS):
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Make everything recorded so far durable for a successor run."""
+        files = self.writer.checkpoint() + self.archive_writer.checkpoint()
+        records = tuple({**ledger.to_record(o), "listing": self._listings.get(o.request.eval_id)}
+                        for o in self._unjournaled)
+        self.journal.append(Checkpoint(
+            tuple(p.relative_to(self.staging).as_posix() for p in files), records))
+        self._unjournaled = []
+        self._last_checkpoint = time.monotonic()
+
+    def close(self) -> None:
+        self.writer.close()
+        self.archive_writer.close()
