@@ -1,10 +1,12 @@
 """The crawl's :class:`~etl.crawl.sink.Sink`, backed by the store: staged rows, the raw archive,
 and the checkpoint journal that lets the next run take over a killed run's work.
 
-Every :data:`CHECKPOINT_UNITS` outcomes or :data:`CHECKPOINT_SECONDS` seconds, whichever
-comes first, the sink closes its staged part files and archive part whole and appends one
-journal line naming them with the outcomes whose rows they hold. A run killed at any point
-has therefore lost at most the units of the last few seconds and those in flight.
+When a unit ends and the last checkpoint is older than :data:`CHECKPOINT_SHARE` of the run so
+far (and at least :data:`CHECKPOINT_MIN_SECONDS`), the sink closes its staged part files and
+archive part whole and appends one journal line naming them with the outcomes whose rows
+they hold. A run killed at any point has therefore lost about 1% of its work at most, plus
+the units in flight, while a long run makes only a few hundred checkpoints (their spacing
+grows with the run), so the merge never reads an unbounded number of small files.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ from etl.store.archive import ArchivedResponse, ArchiveWriter
 from etl.store.journal import Checkpoint, Journal
 from etl.store.writer import StagingWriter, UnitFiles
 
-CHECKPOINT_UNITS = 16
-CHECKPOINT_SECONDS = 2.0
+CHECKPOINT_SHARE = 0.01
+CHECKPOINT_MIN_SECONDS = 0.05
 
 
 class RunSink:
@@ -39,7 +41,7 @@ class RunSink:
         self.outcomes: list[ledger.Outcome] = []
         self._unjournaled: list[ledger.Outcome] = []
         self._listings: dict[str, dict[str, object]] = {}  # eval id -> its listing row
-        self._last_checkpoint = time.monotonic()
+        self._started = self._last_checkpoint = time.monotonic()
 
     def listed(self, listings: Sequence[EvalListing]) -> None:
         self._listings = {item.eval_id: asdict(item) for item in listings}
@@ -71,9 +73,9 @@ class RunSink:
         self.outcomes.append(outcome)
         if outcome.attempted:
             self._unjournaled.append(outcome)
-        if len(self._unjournaled) >= CHECKPOINT_UNITS or (
-                self._unjournaled
-                and time.monotonic() - self._last_checkpoint >= CHECKPOINT_SECONDS):
+        now = time.monotonic()
+        due = max(CHECKPOINT_MIN_SECONDS, (now - self._started) * CHECKPOINT_SHARE)
+        if self._unjournaled and now - self._last_checkpoint >= due:
             self.checkpoint()
 
     def checkpoint(self) -> None:

@@ -4,7 +4,8 @@ A killed run's journal (``store.journal``) holds the outcome of every unit it st
 each with the listing row its eval had then. A unit is reused only when its eval is listed now exactly as it
 was then (same status, version, model, creation time...): otherwise the eval changed and its
 units are fetched again, so what is published stays whole units of one consistent export.
-Only final outcomes are reused; ``unavailable`` units are worth another try.
+Every outcome the killed run reached is reused, ``unavailable`` included: an uninterrupted run
+would have ended with it too, and the next nightly run tries such units again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from etl.crawl import ledger
 from etl.panels import EvalListing, PanelRequest
 
 Key = tuple[str, str, str]  # (eval_id, panel, params)
-REUSABLE = frozenset({"ok", "not_materialized", "error"})
+REUSABLE = frozenset({"ok", "not_materialized", "error", "unavailable"})
 
 
 def key(request: PanelRequest) -> Key:
