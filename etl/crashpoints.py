@@ -10,19 +10,29 @@ Points, in the order a run reaches them:
 
     publish: staged → snapshot-written → views-built → tables-switched → switched → cleaned
 
-``export`` adds its own crawl points. Outside tests the variable is unset and ``reach`` is a
-dictionary lookup.
+``export`` adds its own crawl points. ``<name>:SIGTERM`` (any signal name) sends the process
+that signal at the step instead, so the signal tests hit an exact step too. Outside tests
+the variable is unset and ``reach`` is a dictionary lookup.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 
 ENV = "EVALS_ETL_CRASH_AT"
 EXIT_STATUS = 137
 
 
 def reach(name: str) -> None:
-    """Die now if the crash matrix asked to crash at ``name``."""
-    if os.environ.get(ENV) == name:
-        os._exit(EXIT_STATUS)
+    """Die now (or signal ourselves) if a test asked for it at ``name``."""
+    wanted = os.environ.get(ENV)
+    if wanted is None:
+        return
+    step, _, signame = wanted.partition(":")
+    if step != name:
+        return
+    if signame:
+        os.kill(os.getpid(), signal.Signals[signame])
+        return
+    os._exit(EXIT_STATUS)

@@ -180,3 +180,25 @@ def test_evals_without_a_model_id_past_the_cap_are_a_warning_not_a_silent_gap(
     assert summary.evals_listed < 700
     assert summary.status == "partial"
     assert any("without a modelId" in w for w in summary.warnings)
+
+
+def test_work_not_attempted_before_the_deadline_keeps_its_previous_state_and_rows(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with simulator(seed=2, evals=20, latency_ms=30) as sim:
+        first = export(sim, out)
+        before_rows, before_status = dataset(out), {
+            (r["eval_id"], r["panel"], r["params"]): r for r in table(out, "panel_status").to_pylist()}
+        refresh = export(sim, out, full_refresh=True, deadline_seconds=0.3, concurrency=2)
+    assert refresh.states.get("not_attempted", 0) > 0
+    assert any("not attempted" in p for p in refresh.problems)
+    after = {(r["eval_id"], r["panel"], r["params"]): r
+             for r in table(out, "panel_status").to_pylist()}
+    assert set(after) == set(before_status)  # every unit still has exactly one row
+    kept = [k for k, r in after.items() if r["run_id"] == first.run_id]
+    assert len(kept) >= refresh.states["not_attempted"]
+    assert all(after[k] == before_status[k] for k in kept)  # untouched, state and all
+    assert "not_attempted" not in {r["error_code"] for r in after.values()}
+    assert dataset(out) == before_rows  # the old rows of unattempted units are still there
+    (run,) = [r for r in table(out, "runs").to_pylist() if r["run_id"] == refresh.run_id]
+    assert run["units_not_attempted"] == refresh.states["not_attempted"]
