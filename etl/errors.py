@@ -12,6 +12,7 @@
     ├─ ContractError          panel, field, eval_id: a payload breaks the contract → "error"
     │  └─ MalformedBody       not JSON at all (often a truncated body): retried like a 5xx
     └─ PublishError           lock held, manifest or rename failure      → EXIT_LOCKED / 1
+       └─ StorageError        the disk refused a write (full, read-only, quota) → EXIT_STORAGE
 
 Error classes hold data and build their message from it; they make no decisions. Whether to
 retry is decided in ``etl.crawl.http``; which ledger state an error becomes, in ``etl.crawl.ledger``.
@@ -19,6 +20,7 @@ retry is decided in ``etl.crawl.http``; which ledger state an error becomes, in 
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Mapping
 
 EXIT_OK = 0
@@ -28,6 +30,7 @@ EXIT_PARTIAL = 3
 EXIT_AUTH = 4
 EXIT_LOCKED = 5
 EXIT_API_DOWN = 6
+EXIT_STORAGE = 7
 
 
 class EtlError(Exception):
@@ -142,3 +145,29 @@ class LockHeldError(PublishError):
     """Another run holds the output folder's lock."""
 
     exit_code = EXIT_LOCKED
+
+
+class StorageError(PublishError):
+    """The disk refused a write: full, read-only, over quota. Names the path and the phase."""
+
+    exit_code = EXIT_STORAGE
+
+    def __init__(self, path: object, phase: str, reason: str) -> None:
+        self.path, self.phase, self.reason = str(path), phase, reason
+        super().__init__(f"cannot write {self.path} while {phase}: {reason}; the published "
+                         "dataset is unchanged. Free some space (or fix the permissions) and "
+                         "run again: the next run takes over the work already staged")
+
+    @classmethod
+    def of(cls, exc: BaseException, path: object, phase: str) -> StorageError | None:
+        """``exc`` as a storage error when it is one (by errno, or DuckDB's and Arrow's text)."""
+        reason = _STORAGE_ERRNOS.get(getattr(exc, "errno", None) or 0)
+        if reason is not None:
+            return cls(getattr(exc, "filename", None) or path, phase, reason)
+        text = str(exc).lower()
+        found = next((r for r in _STORAGE_ERRNOS.values() if r in text), None)
+        return None if found is None else cls(path, phase, found)
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded",
+                   errno.EROFS: "read-only file system", errno.EFBIG: "file too large"}

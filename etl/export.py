@@ -22,7 +22,7 @@ from etl.config import Config
 from etl.crawl import ledger
 from etl.crawl.engine import CrawlResult, crawl
 from etl.crawl.resume import Resumable
-from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL
+from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, StorageError
 from etl.normalize import listing_batch
 from etl.panels import PanelRequest
 from etl.progress import Reporter
@@ -97,7 +97,7 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         commit = _commit(config, run_id, staging, result, sink.outcomes, summary, started,
                          known=set(current.units) if current is not None else set())
         with interrupts.shielded():  # a signal now waits for the switch to finish
-            snapshot = publish.publish(out, commit, keep=config.output.keep, views=views)
+            snapshot = _publish(out, commit, config.output.keep)
         if (stop := interrupts.pending()) is not None:
             # The work is published: the run ends with its own exit code, and says so.
             reporter.event(f"{stop.name} arrived while publishing: snapshot {snapshot.name} "
@@ -110,6 +110,19 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
             # "unavailable" and an incomplete listing are retried next run: warnings.
             reporter.event(problem, level="error" if problem.startswith("error") else "warning")
         return summary
+
+
+def _publish(out: Path, commit: publish.Commit, keep: int) -> Path:
+    """Publish; a disk that refuses the new snapshot is a :class:`StorageError` (exit 7)."""
+    try:
+        return publish.publish(out, commit, keep=keep, views=views)
+    except StorageError:
+        raise
+    except Exception as exc:  # DuckDB's IOException, Arrow's errors, OSError: by their text
+        error = StorageError.of(exc, out / "snapshots", "publishing the new snapshot")
+        if error is None:
+            raise
+        raise error from exc
 
 
 def _take_over(out: Path, staging: Path,

@@ -12,7 +12,8 @@ grows with the run), so the merge never reads an unbounded number of small files
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from etl.crawl import ledger
+from etl.errors import StorageError
 from etl.normalize import FetchContext
 from etl.panels import EvalListing, PanelRequest
 from etl.store.archive import ArchivedResponse, ArchiveWriter
@@ -28,6 +30,28 @@ from etl.store.writer import StagingWriter, UnitFiles
 
 CHECKPOINT_SHARE = 0.01
 CHECKPOINT_MIN_SECONDS = 0.05
+
+
+class _GuardedUnit:
+    """A big unit's files, whose write failures become the run's :class:`StorageError`."""
+
+    def __init__(self, sink: RunSink, files: UnitFiles) -> None:
+        self.sink, self.files = sink, files
+
+    def write(self, table: str, batch: pa.RecordBatch) -> None:
+        with self.sink.storage(self.sink.staging / "tables" / table):
+            self.files.write(table, batch)
+
+    def commit(self) -> None:
+        with self.sink.storage(self.sink.staging / "tables"):
+            self.files.commit()
+
+    def discard(self) -> None:
+        try:
+            self.files.discard()
+        except (OSError, pa.ArrowException):
+            if self.sink.failed is None:
+                raise  # after a storage failure, the run is stopping: nothing to keep
 
 
 class RunSink:
@@ -42,6 +66,21 @@ class RunSink:
         self._unjournaled: list[ledger.Outcome] = []
         self._listings: dict[str, dict[str, object]] = {}  # eval id -> its listing row
         self._started = self._last_checkpoint = time.monotonic()
+        self.failed: StorageError | None = None  # once a write failed, every later one fails
+
+    @contextmanager
+    def storage(self, path: Path) -> Iterator[None]:
+        """A write under ``path``: a full or read-only disk stops the run at once, clearly."""
+        if self.failed is not None:
+            raise self.failed
+        try:
+            yield
+        except (OSError, pa.ArrowException) as exc:
+            error = StorageError.of(exc, path, "staging the crawl's results")
+            if error is None:
+                raise
+            self.failed = error
+            raise error from exc
 
     def listed(self, listings: Sequence[EvalListing]) -> None:
         self._listings = {item.eval_id: asdict(item) for item in listings}
@@ -49,16 +88,17 @@ class RunSink:
     def emit(self, ctx: FetchContext, batches: dict[str, pa.RecordBatch]) -> None:
         for table, batch in batches.items():
             if batch.num_rows:
-                self.writer.write(table, batch)
+                with self.storage(self.staging / "tables" / table):
+                    self.writer.write(table, batch)
 
-    def unit(self) -> UnitFiles:
-        return self.writer.unit()
+    def unit(self) -> _GuardedUnit:
+        return _GuardedUnit(self, self.writer.unit())
 
     def archive(
         self, request: PanelRequest, query: dict[str, str], fetched_at: datetime, body: bytes
     ) -> None:
-        self.archive_writer.append(
-            ArchivedResponse(
+        with self.storage(self.archive_writer.folder):
+            self.archive_writer.append(ArchivedResponse(
                 eval_id=request.eval_id,
                 panel=request.panel,
                 split=request.split,
@@ -66,8 +106,7 @@ class RunSink:
                 query="&".join(f"{k}={v}" for k, v in sorted(query.items())),
                 fetched_at=fetched_at,
                 body=body,
-            )
-        )
+            ))
 
     def record(self, outcome: ledger.Outcome) -> None:
         self.outcomes.append(outcome)
@@ -80,14 +119,24 @@ class RunSink:
 
     def checkpoint(self) -> None:
         """Make everything recorded so far durable for a successor run."""
-        files = self.writer.checkpoint() + self.archive_writer.checkpoint()
-        records = tuple({**ledger.to_record(o), "listing": self._listings.get(o.request.eval_id)}
-                        for o in self._unjournaled)
-        self.journal.append(Checkpoint(
-            tuple(p.relative_to(self.staging).as_posix() for p in files), records))
+        with self.storage(self.staging):
+            files = self.writer.checkpoint() + self.archive_writer.checkpoint()
+            records = tuple({**ledger.to_record(o),
+                             "listing": self._listings.get(o.request.eval_id)}
+                            for o in self._unjournaled)
+            self.journal.append(Checkpoint(
+                tuple(p.relative_to(self.staging).as_posix() for p in files), records))
         self._unjournaled = []
         self._last_checkpoint = time.monotonic()
 
     def close(self) -> None:
-        self.writer.close()
-        self.archive_writer.close()
+        if self.failed is not None:  # stopping: close what can be closed, report the first
+            for close in (self.writer.close, self.archive_writer.close):
+                try:
+                    close()
+                except (OSError, pa.ArrowException):
+                    pass
+            return
+        with self.storage(self.staging):
+            self.writer.close()
+            self.archive_writer.close()

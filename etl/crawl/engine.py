@@ -29,7 +29,7 @@ from etl.crawl.plan import EvalPlan, plan_run
 from etl.crawl.resume import Key, Resumable, key, reusable
 from etl.crawl.sink import Sink, UnitRows
 from etl.crawl.tasks import task_group
-from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted
+from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted, StorageError
 from etl.normalize import PANELS, FetchContext, contract_error
 from etl.normalize.image_predictions import normalize_page
 from etl.panels import EvalListing, PanelRequest, PreviousState
@@ -160,8 +160,8 @@ class _Engine:
                 self.sink.archive(unit, unit.query(), fetched_at, response.body)
                 ctx = self._ctx(unit, fetched_at)
                 self.sink.emit(ctx, PANELS[unit.panel].normalize(response.value, ctx))
-        except (AuthError, RetryBudgetExhausted):
-            raise
+        except (AuthError, RetryBudgetExhausted, StorageError):
+            raise  # they end the run, not the unit
         except msgspec.ValidationError as exc:
             return ledger.from_error(unit, contract_error(unit.panel, exc, unit.eval_id),
                                      cost.attempts, cost.requests)
