@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 import anyio
 
-from etl import __version__, interrupts
+from etl import __version__, interrupts, redact
 from etl.errors import EXIT_UNEXPECTED, EXIT_USAGE, EtlError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _say(line: str) -> None:
     """The last word on stderr; a closed or broken stderr must not turn into a traceback."""
     try:
-        print(line, file=sys.stderr, flush=True)
+        print(redact.text(line), file=sys.stderr, flush=True)
     except (OSError, ValueError):
         pass
 

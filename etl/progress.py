@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
+from etl import redact
+
 Format = Literal["text", "json"]
 
 
@@ -44,7 +46,9 @@ class Reporter:
             self._stop_bar()
 
     def event(self, message: str, level: str = "info", **fields: Any) -> None:
-        """One log line: ``message`` for people, ``fields`` for machines."""
+        """One log line: ``message`` for people, ``fields`` for machines (both redacted)."""
+        message = redact.text(message)
+        fields = {k: redact.text(v) if isinstance(v, str) else v for k, v in fields.items()}
         if self.fmt == "json":
             record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                       "level": level, "msg": message, **fields}

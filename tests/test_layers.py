@@ -16,15 +16,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "etl"
 
 # The shared values every room may use: errors, the panel vocabulary and the schema module.
-VALUES = {"etl", "errors", "panels", "schemas", "timestamps"}
+VALUES = {"etl", "errors", "panels", "schemas", "timestamps", "redact"}
 ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itself)
     "errors": set(),
     "panels": set(),
     "schemas": {"panels"},
     "timestamps": set(),
+    "redact": set(),
     "crashpoints": set(),  # the test hook that kills a run at a named step
     "config": {"errors"},
-    "progress": set(),
+    "progress": {"redact"},
     "interrupts": set(),
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
@@ -42,12 +43,12 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for
     "__main__": {"cli"},
 }
-PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "normalize"}
+PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize"}
 PURE_MODULES = {"crawl/plan.py", "crawl/ledger.py", "crawl/retry.py", "crawl/pager.py",
                 "simulator/workspace.py", "simulator/common.py", "simulator/metrics.py",
                 "simulator/images.py", "simulator/truth.py"}
 LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may import it
-    "aiohttp": {"crawl/http.py"},  # the client
+    "aiohttp": {"crawl/http.py", "crawl/body.py"},  # the client (body.py: reading a body)
     "aiohttp.web": {"simulator/app.py", "simulator/faults.py", "simulator/server.py"},
     "duckdb": {"views.py", "store/merge.py", "warehouse/dataset.py", "warehouse/target.py"},
     "adbc_driver_manager": {"warehouse/load.py"},

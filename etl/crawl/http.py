@@ -31,8 +31,9 @@ import anyio
 import msgspec
 from yarl import URL
 
-from etl import __version__
+from etl import __version__, redact
 from etl.config import ApiConfig, CrawlConfig
+from etl.crawl.body import BodyLimits, read_bounded
 from etl.crawl.retry import (
     Attempts,
     Failure,
@@ -45,6 +46,7 @@ from etl.crawl.retry import (
 from etl.errors import (
     ApiError,
     AuthError,
+    ConfigError,
     MalformedBody,
     NotDoneError,
     RetryBudgetExhausted,
@@ -108,6 +110,11 @@ class Http:
     def __init__(self, api: ApiConfig, crawl: CrawlConfig, *, rng: random.Random | None = None) -> None:
         if api.key is None:
             raise AuthError("/", message="no API key")
+        if any(ord(c) < 32 or ord(c) == 127 for c in api.key.reveal()):
+            raise ConfigError("the API key contains a line break or another control character; "
+                              "check ROBOFLOW_API_KEY or api.key_file (one line, the key alone)")
+        redact.register(api.key.reveal())  # whatever a server echoes of it goes no further
+        self.limits = BodyLimits()
         self.base = api.url.rstrip("/")
         self.api = api
         self.crawl = crawl
@@ -136,9 +143,11 @@ class Http:
                 "Authorization": f"Bearer {self.api.key.reveal()}",
                 "User-Agent": f"evals-etl/{__version__}",
                 "Accept": "application/json",
+                "Accept-Encoding": "gzip, deflate",  # what read_bounded can inflate in bounds
             },
             raise_for_status=False,
-            auto_decompress=True,
+            auto_decompress=False,  # inflated here, under a size cap: no gzip bomb gets through
+            trust_env=True,  # HTTPS_PROXY, NO_PROXY and friends, as every HTTP tool honours
         )
         return self
 
@@ -202,9 +211,8 @@ class Http:
             counts.max_in_flight = max(counts.max_in_flight, counts.in_flight)
             try:
                 async with self._session.get(url, params=query, allow_redirects=False) as resp:
-                    body = await resp.read()
-                    status = resp.status
-                    retry_after = resp.headers.get("Retry-After")
+                    status, headers = resp.status, resp.headers
+                    body = redact.body(await read_bounded(resp, self.limits, path, query))
             except aiohttp.ClientSSLError as exc:  # certificate errors included
                 # A certificate that does not verify will not verify on the next attempt.
                 raise ApiError(path, params=query, message=(
@@ -216,7 +224,8 @@ class Http:
             finally:
                 counts.in_flight -= 1
         answer = classify(status, body, endpoint=path, params=query,
-                          retry_after=retry_after_seconds(retry_after))
+                          retry_after=retry_after_seconds(headers.get("Retry-After")),
+                          location=headers.get("Location"))
         if isinstance(answer, Failure):
             raise _Retry(answer)
         if answer is not None:

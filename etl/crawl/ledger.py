@@ -31,6 +31,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from etl import redact
 from etl.errors import ApiError, BadRequestError, ContractError, NotFoundError
 from etl.panels import PanelRequest, State
 from etl.schemas import TABLES
@@ -66,11 +67,13 @@ def from_error(request: PanelRequest, exc: Exception, attempts: int, requests: i
     """The outcome of a unit that ended in ``exc``."""
     if isinstance(exc, ContractError):
         error = exc if exc.eval_id else exc.with_eval(request.eval_id)
-        return Outcome(request, "error", 200, "contract_error", str(error), attempts, requests)
+        # Field paths can be payload keys: whatever the server put there is redacted too.
+        return Outcome(request, "error", 200, "contract_error", redact.text(str(error)),
+                       attempts, requests)
     if not isinstance(exc, ApiError):
         raise TypeError(f"not an API outcome: {type(exc).__name__}") from exc
     attempts = max(attempts, exc.attempts)
-    message = f"eval {request.eval_id!r}, panel {request.panel!r}: {exc}"
+    message = redact.text(f"eval {request.eval_id!r}, panel {request.panel!r}: {exc}")
     state: State
     if isinstance(exc, NotFoundError) and exc.code == "report_not_found":
         state = "not_materialized"

@@ -19,9 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from typing import Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
+from etl import redact
 from etl.config import CrawlConfig
 from etl.errors import ApiError, AuthError, BadRequestError, NotFoundError
 
@@ -81,11 +83,19 @@ class Decision:
 
 
 def classify(status: int, body: bytes, *, endpoint: str, params: Mapping[str, str],
-             retry_after: float | None = None) -> ApiError | Failure | None:
-    """What an answer means: None for a 200, a final :class:`ApiError`, or a :class:`Failure`."""
+             retry_after: float | None = None, location: str | None = None,
+             ) -> ApiError | Failure | None:
+    """What an answer means: None for a 200, a final :class:`ApiError`, or a :class:`Failure`.
+
+    A 200 whose body is an API error envelope is that error; a redirect is never followed.
+    """
     if status == 200:
-        return None
+        envelope = error_envelope(body)
+        return None if envelope is None else _envelope_error(*envelope, endpoint, params)
     code, message = error_body(body)
+    if 300 <= status < 400:
+        return BadRequestError(endpoint, params=params, status=status, code=code, message=(
+            f"redirect to {_host(location)} not followed (is api.url right?)"))
     kinds: dict[int, type[ApiError]] = {401: AuthError, 403: AuthError, 400: BadRequestError,
                                         404: NotFoundError}
     if status in kinds:
@@ -150,19 +160,79 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+# An error body is read only this far, and its message kept this long: a 200 MB or
+# 100,000-deep error page costs a bounded parse, never a crash.
+ERROR_BODY_BYTES = 64 * 1024
+MESSAGE_CHARS = 500
+# The keys an error envelope may have; a 200 body with "error" and nothing else is one.
+_ENVELOPE_KEYS = frozenset({"error", "message", "status", "statusCode", "code", "type", "hint",
+                            "details", "requestId", "request_id"})
+
+
 def error_body(body: bytes) -> tuple[str | None, str]:
-    """The flat ``{"error": code, "message": text}`` envelope, tolerating anything else."""
+    """The flat ``{"error": code, "message": text}`` envelope, tolerating anything else.
+
+    The message is redacted (a gateway may echo our headers) and bounded in size.
+    """
+    code, message = _parse_error(body[:ERROR_BODY_BYTES])
+    return code, redact.text(message)[:MESSAGE_CHARS]
+
+
+def _parse_error(body: bytes) -> tuple[str | None, str]:
     try:
         data = msgspec.json.decode(body)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):
         text = body[:200].decode("utf-8", "replace").strip()
         return None, " ".join(text.split())
     if not isinstance(data, dict):
         return None, ""
     error = data.get("error")
     if isinstance(error, dict):  # the platform's nested shape
-        return error.get("type") if isinstance(error.get("type"), str) else None, str(
-            error.get("message", ""))
+        kind = error.get("type")
+        return (redact.text(kind)[:100] if isinstance(kind, str) else None,
+                str(error.get("message", "")))
     message = data.get("message")
-    code = error if isinstance(error, str) else None
+    code = redact.text(error)[:100] if isinstance(error, str) else None
     return code, str(message) if isinstance(message, str) else (code or "")
+
+
+def error_envelope(body: bytes) -> tuple[str | None, str] | None:
+    """``(code, message)`` when a 200 body is an API error envelope, else None."""
+    if len(body) > ERROR_BODY_BYTES or b'"error"' not in body:
+        return None  # the cheap test first: payloads are never this
+    try:
+        data = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if not isinstance(data, dict) or "error" not in data or not set(data) <= _ENVELOPE_KEYS:
+        return None
+    return error_body(body)
+
+
+# Envelope codes by what they mean for us; anything else is a request that will not pass.
+_RETRYABLE_CODES = ("rate", "throttl", "unavailable", "timeout", "internal", "server",
+                    "overload", "busy", "try_again", "gateway")
+
+
+def _envelope_error(code: str | None, message: str, endpoint: str,
+                    params: Mapping[str, str]) -> ApiError | Failure:
+    name = (code or "").lower()
+    if name == "model_eval_not_done":
+        return Failure(409, code, message)
+    if any(word in name for word in _RETRYABLE_CODES):
+        return Failure(None, code, message or name)
+    kind: type[ApiError] = BadRequestError
+    if any(word in name for word in ("unauthor", "forbidden", "api_key", "apikey", "scope")):
+        kind = AuthError
+    elif "not_found" in name:
+        kind = NotFoundError
+    return kind(endpoint, params=params, status=200, code=code, message=message or name)
+
+
+def _host(location: str | None) -> str:
+    """Where a redirect points, without its path or query (which could carry anything)."""
+    if not location:
+        return "an unnamed location"
+    parsed = urlsplit(location)
+    return redact.text(f"{parsed.scheme}://{parsed.hostname}" if parsed.hostname
+                       else "a relative location")

@@ -40,6 +40,8 @@ def decoder(type_: type[T]) -> Callable[[bytes], T]:
             raise _validation_error(exc, body, type_) from None
         except msgspec.DecodeError as exc:
             raise _non_finite(body) or exc from None
+        except RecursionError:  # a hostile body nested thousands deep: a shape, not a crash
+            raise msgspec.ValidationError("JSON nested too deeply to be this payload") from None
 
     return decode
 

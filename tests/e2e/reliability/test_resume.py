@@ -115,6 +115,6 @@ def test_a_run_killed_twice_loses_nothing_the_first_one_staged(
         proc.send_signal(signal.SIGKILL)
         proc.wait()
     rerun, _ = _run(sim, out)
-    assert rerun / clean["requests"] <= 0.4 + SLACK
+    assert rerun / clean["requests"] <= 0.4 + 2 * SLACK  # two kills: two tails lost
     assert dataset(out) == clean["dataset"]
     assert _states(out) == clean["states"]
