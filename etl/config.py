@@ -65,6 +65,8 @@ class CrawlConfig:
     # Requested confidence variants; None is "the server's default variant".
     confidences: tuple[int | None, ...] = (None,)
     image_page_size: int = 1000
+    # A totalImages beyond this is refused after one request (a lying page costs no more).
+    max_images_per_unit: int = 10_000_000
     max_attempts: int = 6
     retry_budget: int = 2000
     backoff_base: float = 0.25

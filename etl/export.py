@@ -25,7 +25,7 @@ from etl.crawl.resume import Resumable
 from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, StorageError
 from etl.normalize import listing_batch
 from etl.panels import PanelRequest
-from etl.progress import Reporter
+from etl.progress import Reporter, aggregate
 from etl.schemas import TABLES
 from etl.staging import RunSink
 from etl.store import journal, publish
@@ -104,9 +104,9 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
                            "was published whole, and the run stops here", level="warning",
                            signal=stop.name)
             return summary
-        for warning in summary.warnings:
+        for warning in aggregate(summary.warnings):
             reporter.event(warning, level="warning")
-        for problem in summary.problems[:20]:
+        for problem in aggregate(summary.problems):
             # "unavailable" and an incomplete listing are retried next run: warnings.
             reporter.event(problem, level="error" if problem.startswith("error") else "warning")
         return summary

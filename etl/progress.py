@@ -7,8 +7,10 @@ messages that ``etl.errors`` built from fields which exclude the key.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import IO, Any, Literal
 
@@ -113,3 +115,25 @@ class Reporter:
                 bar.stop()
             except (OSError, ValueError):
                 pass
+
+
+_VARIABLE = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")
+
+
+def aggregate(lines: Sequence[str], examples: int = 3) -> list[str]:
+    """Lines of one kind (alike but for quoted names and numbers) as one line with a count
+    and a few examples, in the order each kind first appeared: a listing of 5,000 garbage
+    rows is a handful of lines, not 5,000."""
+    kinds: dict[str, list[str]] = {}
+    for line in lines:
+        kind = ": ".join(_VARIABLE.sub("…", line).split(": ")[:2])
+        kinds.setdefault(kind, []).append(line)
+    out = []
+    for kind, members in kinds.items():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        shown = " | ".join(members[:examples])
+        more = f" | and {len(members) - examples} more" if len(members) > examples else ""
+        out.append(f"{len(members)} times: {kind}; e.g. {shown}{more}")
+    return out

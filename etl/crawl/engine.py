@@ -18,20 +18,20 @@ from datetime import datetime
 import msgspec
 from anyio.abc import TaskGroup
 
-from etl import crashpoints
+from etl import crashpoints, redact
 from etl.config import Config
 from etl.crawl import ledger
 from etl.crawl.client import Client
-from etl.crawl.http import Http, HttpStats, Response
+from etl.crawl.http import Http, HttpStats
+from etl.crawl.images import Cost, ImagePass
 from etl.crawl.listing import enumerate_evals
-from etl.crawl.pager import judge, offsets_after
+from etl.crawl.pager import judge
 from etl.crawl.plan import EvalPlan, plan_run
 from etl.crawl.resume import Key, Resumable, key, reusable
-from etl.crawl.sink import Sink, UnitRows
+from etl.crawl.sink import Sink
 from etl.crawl.tasks import task_group
 from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted, StorageError
 from etl.normalize import PANELS, FetchContext, contract_error
-from etl.normalize.image_predictions import normalize_page
 from etl.panels import EvalListing, PanelRequest, PreviousState
 
 
@@ -106,8 +106,10 @@ class _Engine:
         self._queue: deque[PanelRequest] = deque()
         self._running: set[PanelRequest] = set()
         self.reused: set[Key] = set()
+        self.listings: dict[str, EvalListing] = {}
 
     async def run(self, plans: list[EvalPlan], reuse: Mapping[Key, ledger.Outcome]) -> None:
+        self.listings = {p.listing.eval_id: p.listing for p in plans}
         # Longest units first (image-predictions pages), so the run does not end on a tail.
         units = [u for p in plans for u in p.fetch]
         units.sort(key=lambda u: u.panel != "image-predictions")
@@ -149,7 +151,7 @@ class _Engine:
             self._record(outcome)
 
     async def _fetch(self, unit: PanelRequest) -> ledger.Outcome:
-        cost = _Cost()
+        cost = Cost()
         try:
             if unit.panel == "image-predictions":
                 await self._images(unit, cost)  # its rows are staged as they arrive
@@ -158,6 +160,8 @@ class _Engine:
                 response = await self.client.panel(unit)
                 cost.attempts, fetched_at = response.attempts, response.fetched_at
                 self.sink.archive(unit, unit.query(), fetched_at, response.body)
+                if (mismatch := self._disagrees(unit, response.value)) is not None:
+                    return mismatch
                 ctx = self._ctx(unit, fetched_at)
                 self.sink.emit(ctx, PANELS[unit.panel].normalize(response.value, ctx))
         except (AuthError, RetryBudgetExhausted, StorageError):
@@ -179,7 +183,7 @@ class _Engine:
         self.evals_ok.add(unit.eval_id)
         return ledger.ok(unit, cost.attempts, cost.requests)
 
-    async def _images(self, unit: PanelRequest, cost: _Cost) -> None:
+    async def _images(self, unit: PanelRequest, cost: Cost) -> None:
         """All pages of one image-predictions unit.
 
         A pass that :func:`etl.crawl.pager.judge` finds changed or short means the eval changed
@@ -188,7 +192,8 @@ class _Engine:
         problem = ""
         for _ in range(2):
             rows = self.sink.unit()
-            pages = _ImagePages(self, unit, cost, rows)
+            pages = ImagePass(self.client, self.sink, unit, cost, rows, self.config.crawl,
+                              lambda at: self._ctx(unit, at))
             try:
                 await pages.fetch()
             except BaseException:
@@ -202,6 +207,20 @@ class _Engine:
             rows.discard()
         raise ContractError("image-predictions", "totalImages", f"{problem}, twice in a row",
                             unit.eval_id)
+
+    def _disagrees(self, unit: PanelRequest, value: object) -> ledger.Outcome | None:
+        """A ``get`` whose status is not the listing's: not ok, so it is fetched again next run.
+
+        (Its panels were planned from the listing's status; publishing a get that says
+        otherwise would leave the eval's headline metrics inconsistent until a full refresh.)
+        """
+        listed = self.listings.get(unit.eval_id)
+        status = getattr(value, "status", None)
+        if unit.panel != "get" or listed is None or status is None or status == listed.status:
+            return None
+        return ledger.Outcome(unit, "unavailable", 200, "listing_mismatch", redact.text(
+            f"eval {unit.eval_id!r}: the listing says {listed.status!r} but get says "
+            f"{status!r}; it changed mid-run and is fetched again next run"), 1, 1)
 
     def _reuse(self, unit: PanelRequest, outcome: ledger.Outcome | None) -> bool:
         """Take a killed run's outcome (and staged rows) for ``unit`` instead of fetching it."""
@@ -225,47 +244,3 @@ class _Engine:
         if self.progress is not None:
             self.progress(ProgressEvent(self.done, max(self.total, self.done),
                                         self.client.http.stats.requests))
-
-
-@dataclass
-class _Cost:
-    """What one unit spent: HTTP attempts (retries included) and requests (pages)."""
-
-    attempts: int = 0
-    requests: int = 0
-
-
-class _ImagePages:
-    """One pass over the pages of an image-predictions unit: the first page, then the rest
-    concurrently (the first reveals ``totalImages``), each normalized as it arrives."""
-
-    def __init__(self, engine: _Engine, unit: PanelRequest, cost: _Cost, rows: UnitRows) -> None:
-        self.engine = engine
-        self.unit = unit
-        self.cost = cost
-        self.rows = rows
-        self.size = engine.config.crawl.image_page_size
-        self.seen: set[str] = set()  # image ids already kept: a repeat on a later page is dropped
-        self.totals: list[int] = []
-        self.received = 0  # images the pages held, repeats included
-
-    async def fetch(self) -> None:
-        first = await self._get(0)
-        async with task_group() as tg:  # the first failing page decides the unit
-            for offset in offsets_after(len(first.value.images), first.value.total_images):
-                tg.start_soon(self._get, offset)
-
-    async def _get(self, offset: int) -> Response:
-        engine, unit = self.engine, self.unit
-        self.cost.requests += 1
-        response = await engine.client.image_page(unit, offset, self.size)
-        self.cost.attempts += response.attempts
-        query = {**unit.query(), "offset": str(offset), "limit": str(self.size)}
-        engine.sink.archive(unit, query, response.fetched_at, response.body)
-        page = response.value
-        self.totals.append(page.total_images)
-        self.received += len(page.images)
-        ctx = engine._ctx(unit, response.fetched_at)
-        for table, batch in normalize_page(page, ctx, self.seen).items():
-            self.rows.write(table, batch)
-        return response

@@ -41,6 +41,7 @@ class _Enumerator:
         self.complete = True
         self.warnings: list[str] = []
         self._projects: list[ProjectInfo] | None = None
+        self._conflicts: set[tuple[str, EvalListing]] = set()
 
     async def query(self, **filters: str) -> ListPage | None:
         """One list call (memoized); a failed partition makes the listing incomplete."""
@@ -63,7 +64,13 @@ class _Enumerator:
 
     def absorb(self, page: ListPage, filters: dict[str, str]) -> None:
         for row in page.evals:
-            self.found.setdefault(row.eval_id, row)
+            seen = self.found.setdefault(row.eval_id, row)
+            if seen != row and (row.eval_id, row) not in self._conflicts:
+                # The documented rule: the first row the listing returned for an id wins.
+                self._conflicts.add((row.eval_id, row))
+                self.warnings.append(
+                    f"listing {_describe(filters)}: eval {row.eval_id!r} listed twice with "
+                    f"different fields; kept the first ({_differences(seen, row)})")
         for problem in page.problems:
             # The eval behind a bad row cannot be named, so it cannot be marked as gone.
             self._incomplete(f"listing {_describe(filters)}: row skipped: {problem}")
@@ -146,6 +153,12 @@ async def enumerate_evals(client: Client) -> Listing:
                 tg.start_soon(enum.status_bucket, status)
     evals = sorted(enum.found.values(), key=lambda e: e.eval_id)
     return Listing(evals, enum.complete, enum.warnings)
+
+
+def _differences(first: EvalListing, other: EvalListing) -> str:
+    fields = [f for f in ("status", "project", "version_id", "model_id", "created_at",
+                          "model_url") if getattr(first, f) != getattr(other, f)]
+    return ", ".join(f"{f} {getattr(first, f)!r} vs {getattr(other, f)!r}" for f in fields)
 
 
 def _full(page: ListPage | None) -> bool:

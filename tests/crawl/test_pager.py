@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
-from etl.crawl.pager import Verdict, judge, offsets_after
+from etl.crawl.pager import Verdict, implausible, judge, offsets_after, short_page
 
 
-def test_the_pages_after_the_first_step_by_its_size() -> None:
+def test_the_pages_after_the_first_step_by_the_size_asked_for() -> None:
     assert list(offsets_after(1000, 3500)) == [1000, 2000, 3000]
     assert list(offsets_after(1000, 1000)) == []
     assert list(offsets_after(300, 301)) == [300]
+    assert offsets_after(1000, 10**12)[-1] == 10**12 - 1000  # a range: no list is ever built
 
 
-def test_an_empty_first_page_asks_for_nothing_more() -> None:
-    assert list(offsets_after(0, 5000)) == []
+def test_a_page_is_short_when_it_ends_the_data_before_the_total() -> None:
+    assert short_page(2000, 164, 2_000_000, 1000)
+    assert not short_page(3000, 500, 3500, 1000)  # the last page: it may hold less
+    assert not short_page(0, 1000, 2_000_000, 1000)
+
+
+def test_a_total_no_first_page_can_support_is_refused_after_one_request() -> None:
+    assert implausible(2_000_000, 164, 1000, 10_000_000) == (
+        "the first page held 164 of the 1000 images asked for, of 2,000,000")
+    assert implausible(5000, 0, 1000, 10_000_000) is not None  # an empty first page
+    assert "max_images_per_unit" in (implausible(10**9, 1000, 1000, 10_000_000) or "")
+    assert implausible(164, 164, 1000, 10_000_000) is None  # one short page that is all
+    assert implausible(0, 0, 1000, 10_000_000) is None
 
 
 def test_pages_that_agree_and_cover_the_total_are_complete() -> None:
