@@ -69,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_export(sub)
     _add_replay(sub)
     _add_dataset_commands(sub)
+    _add_report(sub)
 
     from etl.simulator import cli as sim_cli
 
@@ -250,6 +251,25 @@ def _load(args: argparse.Namespace) -> int:
 
     result = warehouse.load(args.out, args.to, schema=args.schema)
     print(result)
+    return 0
+
+
+def _add_report(sub: _Commands) -> None:
+    report = sub.add_parser("report", help="an offline HTML report of the published dataset")
+    report.add_argument("--out", type=Path, required=True, help="the output folder to read")
+    report.add_argument("--to", type=Path, help="the report's folder (default OUT/report)")
+    report.add_argument("--project", dest="projects", action="append", default=[],
+                        metavar="P", help="only this project's evals (repeatable)")
+    report.add_argument("--eval", dest="eval_ids", action="append", default=[], metavar="ID",
+                        help="only this eval (repeatable; added to the --project evals)")
+    report.set_defaults(handler=_report)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from etl.report import build_report
+
+    result = build_report(args.out, args.to, projects=args.projects, eval_ids=args.eval_ids)
+    print(result.line())
     return 0
 
 

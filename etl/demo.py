@@ -66,6 +66,7 @@ def run_demo(out: Path) -> int:
     for name, sql in SHOWCASE.items():
         print(f"\n== {name}")
         print(views.query(db, sql, "table"))
+    _write_report(out)
     print(
         f"\nThe export is in {out}/: open {db} with any DuckDB client (read-only), or try\n"
         f"  evals-etl query --out {out} \"select * from worst_images limit 10\"\n"
@@ -74,3 +75,14 @@ def run_demo(out: Path) -> int:
     # The simulated workspace holds a few done evals with a missing panel on purpose, so a
     # partial run is the demo working as designed; only a failed run is a failed demo.
     return 1 if summary.status == "failed" else 0
+
+
+def _write_report(out: Path) -> None:
+    """The HTML report of the demo's dataset, when the report extra is installed."""
+    from etl.report import build_report, missing_extra
+
+    if (why := missing_extra()) is not None:
+        print(f"\n(no HTML report: {why})")
+        return
+    result = build_report(out)
+    print(f"\nHTML report: {result.index} (open it in a browser; it needs no network)")

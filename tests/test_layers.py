@@ -37,20 +37,25 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "export": VALUES | {"config", "crawl", "interrupts", "normalize", "progress", "staging",
                         "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
-    "demo": VALUES | {"config", "export", "progress", "simulator", "views"},
+    "demo": VALUES | {"config", "export", "progress", "report", "simulator", "views"},
     "cli": VALUES | {"config", "demo", "export", "interrupts", "progress", "replay",
-                     "simulator", "store", "tables_doc", "views", "warehouse"},
+                     "report", "simulator", "store", "tables_doc", "views", "warehouse"},
+    # The HTML report reads the published views (read-only), never the crawl or the store.
+    "report": VALUES | {"views"},
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for
     "__main__": {"cli"},
 }
 PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize"}
 PURE_MODULES = {"crawl/plan.py", "crawl/ledger.py", "crawl/retry.py", "crawl/pager.py",
                 "simulator/workspace.py", "simulator/common.py", "simulator/metrics.py",
-                "simulator/images.py", "simulator/truth.py"}
+                "simulator/images.py", "simulator/truth.py", "report/model.py",
+                "report/figures.py", "report/pages.py", "report/eval_charts.py",
+                "report/image_charts.py", "report/workspace_charts.py"}
 LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may import it
     "aiohttp": {"crawl/http.py", "crawl/body.py"},  # the client (body.py: reading a body)
     "aiohttp.web": {"simulator/app.py", "simulator/faults.py", "simulator/server.py"},
-    "duckdb": {"views.py", "store/merge.py", "warehouse/dataset.py", "warehouse/target.py"},
+    "duckdb": {"views.py", "store/merge.py", "warehouse/dataset.py", "warehouse/target.py",
+               "report/data.py"},
     "adbc_driver_manager": {"warehouse/load.py"},
     "adbc_driver_postgresql": set(),  # loaded by name from the dialect, never imported
     "pyarrow.parquet": {"store/archive.py", "store/journal.py", "store/merge.py", "store/publish.py",

@@ -54,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="materialised confidence variants (default: 20, 50 and each eval's optimum)")
     add("--header-fields", action="store_true",
         help="panel payloads carry evalId/project/versionId/modelId")
+    add("--hostile-names", action="store_true",
+        help="markup-like class and image names (<script>…, \"><img onerror=…>), to check "
+        "that whatever renders the workspace shows them as text")
     add("--api-key-env", metavar="VAR",
         help="environment variable holding the key to accept (never put a key in argv)")
     add("--ground-truth", metavar="FILE",
@@ -107,7 +110,7 @@ def options_from(args: argparse.Namespace,
         "image_default_split": args.image_default_split,
         "default_confidence": args.default_confidence,
         "confidences": tuple(args.confidences) if args.confidences else None,
-        "header_fields": args.header_fields}
+        "header_fields": args.header_fields, "hostile_names": args.hostile_names}
     if args.api_key_env:
         environ = os.environ if environ is None else environ
         if not environ.get(args.api_key_env):

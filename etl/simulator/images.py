@@ -76,6 +76,10 @@ def _clusters(seed: int, eval_id: str, n_images: int) -> Clusters:
     return Clusters(k, tuple(owner), a, rng.randrange(m), centers)
 
 
+# ``hostile_names``: one image in two gets a markup-like name (still unique: the index follows).
+HOSTILE_STEMS = ('"><img src=x onerror=alert(1)>', "<script>alert(1)</script>")
+
+
 def identity(ev: SimEval, index: int) -> tuple[str, str]:
     """``(imageId, imageName)`` of image ``index``; never depends on the confidence."""
     digest = hashlib.blake2b(f"{ev.seed}:{ev.eval_id}:{index}".encode(), digest_size=32).digest()
@@ -83,7 +87,10 @@ def identity(ev: SimEval, index: int) -> tuple[str, str]:
     for _ in range(20):
         number, rem = divmod(number, 62)
         chars.append(ALPHABET[rem])
-    stem = f"{CLASS_WORDS[digest[16] % len(CLASS_WORDS)]}_{index:06d}"
+    word = CLASS_WORDS[digest[16] % len(CLASS_WORDS)]
+    if ev.hostile_names and index % 2:
+        word = HOSTILE_STEMS[index // 2 % 2]
+    stem = f"{word}_{index:06d}"
     return "".join(chars), f"{stem}_jpg.rf.{digest[16:].hex()}.jpg"
 
 

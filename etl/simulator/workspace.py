@@ -45,6 +45,9 @@ READINGS: dict[str, tuple[str, ...]] = {  # option -> its readings, the default 
     "default_confidence": get_args(DefaultConfidence)}
 # Always a class of the first project, so byte-exact class-name handling gets exercised.
 AWKWARD_CLASS = 'défaut "grave", type B'
+# ``hostile_names``: markup-like class names (image names: images.HOSTILE_STEMS), so anything
+# that renders the workspace (the HTML report) can be shown to print them as text.
+HOSTILE_CLASSES = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 _NEWEST = datetime(2026, 4, 27, 20, 4, 10, 904000, tzinfo=UTC)
 _PROJECT_WORDS = ("chess-pieces", "hard-hat-detection", "conveyor-defects", "car-rims",
                   "pcb-defects", "road-signs", "fish-species", "solar-panels", "retail-shelf",
@@ -99,6 +102,8 @@ class SimOptions:
     finish_after: int | None = None
     # Every done eval's panel answers 409 model_eval_not_done to its first N calls per URL.
     not_done_first_calls: int = 0
+    # Every project's first classes, and one image in two, get markup-like names.
+    hostile_names: bool = False
     mutate: Callable[[str, str, dict[str, Any]], object] | None = None
 
     def __post_init__(self) -> None:
@@ -158,6 +163,7 @@ class SimEval:
     classes: tuple[str, ...]
     missing_panel: str | None  # a done eval's panel whose backing data is missing (409)
     recs_generated: bool
+    hostile_names: bool = False  # image names are markup-like (images.identity)
 
     @property
     def cm_classes(self) -> list[str]:
@@ -201,6 +207,9 @@ def _make_projects(options: SimOptions, rng: random.Random) -> tuple[SimProject,
         classes = rng.sample(CLASS_WORDS, min(k, len(CLASS_WORDS)))
         if i == 0:
             classes[-1] = AWKWARD_CLASS
+        if options.hostile_names:  # after the draws: the rest of the workspace is unchanged
+            for j, name in enumerate(HOSTILE_CLASSES[:len(classes) - 1]):  # the last one stays
+                classes[j] = name
         kind = "semantic-segmentation" if i in semseg else rng.choice(
             ("object-detection", "object-detection", "instance-segmentation"))
         projects.append(SimProject(
@@ -245,7 +254,7 @@ def _make_evals(options: SimOptions, projects: tuple[SimProject, ...],
             split_sizes=(n_images - n_test - n_valid, n_valid, n_test),
             classes=project.classes,
             missing_panel=rng.choice(PANEL_NAMES[:-1]) if i in missing else None,
-            recs_generated=i not in no_recs))
+            recs_generated=i not in no_recs, hostile_names=options.hostile_names))
     return tuple(evals)  # index 0 has the smallest age: newest first
 
 
