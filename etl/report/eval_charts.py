@@ -19,6 +19,7 @@ from etl.report.figures import (
     figure,
     layout,
     missing,
+    num,
     nums,
     split_sorted,
     text,
@@ -46,13 +47,28 @@ def absence(data: EvalData, status: str | None, panel: str) -> str:
 
 
 def groups(cols: Columns, keys: Sequence[str]) -> dict[tuple[Any, ...], Columns]:
-    """Rows of ``cols`` grouped by ``keys`` (first-seen order), each group as columns."""
+    """Rows of ``cols`` grouped by ``keys`` (first-seen order), each group as columns.
+
+    Rows come sorted by their keys, so a group is a run of rows: found in one pass and cut
+    out of each column by slicing (a run seen again is appended to its group).
+    """
     out: dict[tuple[Any, ...], Columns] = {}
+    if not cols:
+        return out
     names = [k for k in cols if k not in keys]
-    for n in range(len(cols[keys[0]]) if cols else 0):
-        group = out.setdefault(tuple(cols[k][n] for k in keys), {k: [] for k in names})
+    runs: list[tuple[tuple[Any, ...], int, int]] = []
+    for n, key in enumerate(zip(*(cols[k] for k in keys))):
+        if runs and runs[-1][0] == key:
+            continue
+        if runs:
+            runs[-1] = (runs[-1][0], runs[-1][1], n)
+        runs.append((key, n, n))
+    if runs:
+        runs[-1] = (runs[-1][0], runs[-1][1], len(cols[keys[0]]))
+    for key, lo, hi in runs:
+        group = out.setdefault(key, {k: [] for k in names})
         for k in names:
-            group[k].append(cols[k][n])
+            group[k].extend(cols[k][lo:hi])
     return out
 
 
@@ -84,9 +100,11 @@ def _sweep_traces(kind: str, split: str, curve: Columns, best: Row | None) -> li
     x, y = (curve["recall"], curve["precision"]) if kind == "pr" else (curve["threshold"],
                                                                        curve["f1"])
     line = {"type": "scatter", "mode": "lines", "name": text(split), "x": nums(x), "y": nums(y),
-            "line": {"color": colour, "width": 2}, "customdata": nums(curve["threshold"]),
-            "hovertemplate": f"{text(split)}<br>threshold %{{customdata}}<br>"
-            + ("precision %{y}<br>recall %{x}" if kind == "pr" else "F1 %{y}") + "<extra></extra>"}
+            "line": {"color": colour, "width": 2}, "hovertemplate": f"{text(split)}<br>"
+            + ("threshold %{customdata}<br>precision %{y}<br>recall %{x}" if kind == "pr"
+               else "threshold %{x}<br>F1 %{y}") + "<extra></extra>"}
+    if kind == "pr":  # the threshold of each point, for its hover text
+        line["customdata"] = nums(curve["threshold"])
     if best is None:
         return [line]
     bx, by = ((best["recall"], best["precision"]) if kind == "pr"
@@ -105,9 +123,10 @@ def _sweep_layout(kind: str, best: Sequence[Row | None], splits: Sequence[str]) 
     if kind == "pr":
         return layout(xaxis={"title": {"text": "recall"}, "range": [0, 1.02]},
                       yaxis={"title": {"text": "precision"}, "range": [0, 1.02]})
-    shapes = [{"type": "line", "x0": b["optimal_threshold"], "x1": b["optimal_threshold"],
-               "y0": 0, "y1": 1, "yref": "paper", "line": {"dash": "dot", "width": 1,
-                                                           "color": SPLIT_COLOURS.get(s, MUTED)}}
+    dotted = {"dash": "dot", "width": 1}
+    shapes = [{"type": "line", "x0": num(b["optimal_threshold"]),
+               "x1": num(b["optimal_threshold"]), "y0": 0, "y1": 1, "yref": "paper",
+               "line": {**dotted, "color": SPLIT_COLOURS.get(s, MUTED)}}
               for b, s in zip(best, splits) if b is not None and b["optimal_threshold"] is not None]
     return layout(shapes=shapes, xaxis={"title": {"text": "confidence threshold"},
                                         "range": [0, 1]},

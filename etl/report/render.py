@@ -54,10 +54,20 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _default(value: Any) -> Any:
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} in a page's JSON")
+
+
 def script_json(value: Any) -> Markup:
     """JSON that is safe inside ``<script type="application/json">``."""
-    encoded = json.dumps(_plain(value), ensure_ascii=False, allow_nan=False,
-                         separators=(",", ":"))
+    try:  # figures hold plain numbers already (figures.num): no need to walk them
+        encoded = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"),
+                             default=_default)
+    except ValueError:  # a NaN or an infinity somewhere: null, as everywhere else
+        encoded = json.dumps(_plain(value), ensure_ascii=False, allow_nan=False,
+                             separators=(",", ":"), default=_default)
     for raw, escaped in (("&", "\\u0026"), ("<", "\\u003c"), (">", "\\u003e"),
                          ("'", "\\u0027"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")):
         encoded = encoded.replace(raw, escaped)
