@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -20,6 +22,15 @@ from etl import __version__, interrupts, redact
 from etl.errors import EXIT_UNEXPECTED, EXIT_USAGE, EtlError
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+def _folder(text: str) -> Path:
+    """An --out value: a folder's path; an empty one would silently mean the working directory."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            'must name a folder (an empty path would mean the current directory; pass "." if '
+            "that is what you want)")
+    return Path(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=sim_cli.run)
 
     demo = sub.add_parser("demo", help="export a simulated workspace and show the analyst views")
-    demo.add_argument("--out", type=Path, default=Path("demo-out"))
+    demo.add_argument("--out", type=_folder, default=Path("demo-out"))
     demo.set_defaults(handler=_demo)
     return parser
 
@@ -87,7 +98,7 @@ def _add_export(sub: _Commands) -> None:
     export = sub.add_parser("export", help="export a workspace (incremental unless --full-refresh)")
     export.add_argument("--workspace", help="workspace URL slug")
     export.add_argument("--api-url", help="API base URL (default https://api.roboflow.com)")
-    export.add_argument("--out", type=Path, help="output folder (default ./evals-out)")
+    export.add_argument("--out", type=_folder, help="output folder (default ./evals-out)")
     export.add_argument("--config", type=Path, help="TOML config file (see configs/example.toml)")
     export.add_argument("--concurrency", type=int, help="requests in flight at most (default 32)")
     export.add_argument("--split", dest="splits", action="append", choices=["train", "valid", "test"],
@@ -109,29 +120,29 @@ def _add_replay(sub: _Commands) -> None:
             name, help="rebuild a run's tables from its raw archive (no API calls)"
             if name == "replay" else "the old name of replay")
         replay.add_argument("--run", required=True, help="run id (see the runs table)")
-        replay.add_argument("--out", type=Path, required=True)
+        replay.add_argument("--out", type=_folder, required=True)
         replay.set_defaults(handler=_replay)
 
 
 def _add_dataset_commands(sub: _Commands) -> None:
     """The commands that read a published output folder."""
     views = sub.add_parser("views", help="(re)build OUT/evals.duckdb from sql/")
-    views.add_argument("--out", type=Path, required=True)
+    views.add_argument("--out", type=_folder, required=True)
     views.set_defaults(handler=_views)
 
     query = sub.add_parser("query", help="run SQL against OUT/evals.duckdb (read-only)")
-    query.add_argument("--out", type=Path, required=True)
+    query.add_argument("--out", type=_folder, required=True)
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
     query.add_argument("--max-rows", type=int, default=None)
     query.add_argument("sql")
     query.set_defaults(handler=_query)
 
     status = sub.add_parser("status", help="last runs, pending evals and panels in error")
-    status.add_argument("--out", type=Path, required=True)
+    status.add_argument("--out", type=_folder, required=True)
     status.set_defaults(handler=_status)
 
     load = sub.add_parser("load", help="load the current dataset into a warehouse (ADBC)")
-    load.add_argument("--out", type=Path, required=True)
+    load.add_argument("--out", type=_folder, required=True)
     load.add_argument("--to", required=True, metavar="URI",
                       help="postgresql://…, snowflake://… or bigquery://…")
     load.add_argument("--schema", default="evals_etl")
@@ -146,7 +157,7 @@ def _export(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         "workspace": args.workspace,
         "api.url": args.api_url,
-        "output.out": str(args.out) if args.out else None,
+        "output.out": str(args.out) if args.out is not None else None,
         "crawl.concurrency": args.concurrency,
         "crawl.splits": args.splits,
         "crawl.confidences": _confidences(args.confidences),
@@ -191,7 +202,7 @@ def _views(args: argparse.Namespace) -> int:
     from etl.store import publish
 
     # Checked before the lock too, so a mistyped --out gets no state/ folder created in it.
-    if publish.current_snapshot(args.out) is None:
+    if publish.find_current(args.out) is None:
         print(f"evals-etl: nothing published in {args.out} yet; run `evals-etl export`",
               file=sys.stderr)
         return EXIT_USAGE
@@ -199,39 +210,93 @@ def _views(args: argparse.Namespace) -> int:
     # current one and our rename of evals.duckdb (which would show the old one again).
     with publish.RunLock(args.out) as lock:
         if lock.note:
-            print(f"evals-etl: {lock.note}", file=sys.stderr)
+            _say(f"evals-etl: {lock.note}")
+        for note in publish.restore_link(args.out):
+            _say(f"evals-etl: {note}")
         snapshot = publish.current_snapshot(args.out)
         if snapshot is None:
             raise PublishError(f"{args.out} lost its published snapshot meanwhile")
+        if (moved := publish.set_aside_wal(args.out)) is not None:
+            _say(f"evals-etl: {moved}")
         views.build_database(args.out / "evals.duckdb", snapshot / "tables")
     print(f"built {args.out / 'evals.duckdb'} ({len(views.view_names(args.out / 'evals.duckdb'))} views)")
     return 0
 
 
+def _readable_database(out: Path, stack: ExitStack) -> Path | None:
+    """The database ``query`` and ``status`` read: one whose views read this folder's files.
+
+    ``OUT/evals.duckdb`` as it is when it shows the folder's current snapshot. Otherwise (a
+    copied, moved or restored folder, whose database names the original's files; a stray WAL
+    that keeps it shut; a lost ``tables`` link) it is rebuilt in place first, under the run
+    lock, with a note on stderr. When that cannot be done (a run holds the folder, the disk
+    is read-only) the views are built in a temporary folder and read from there. Never a
+    database over another folder's files. None when nothing is published.
+    """
+    from etl import views
+    from etl.store import publish
+
+    db = out / "evals.duckdb"
+    snapshot = publish.find_current(out)
+    if snapshot is None:
+        return None
+    if views.shows(db, snapshot / "tables"):
+        return db
+    was = views.recorded_tables(db)
+    try:
+        with publish.RunLock(out):
+            notes = publish.restore_link(out)
+            snapshot = publish.current_snapshot(out) or snapshot
+            if (note := publish.set_aside_wal(out)) is not None:
+                notes.append(note)
+            views.build_database(db, snapshot / "tables")
+    except (EtlError, OSError) as exc:
+        if was is not None and _inside(Path(was), out / "snapshots") and Path(was).is_dir():
+            return db  # a run is switching this folder's snapshots: its own files, consistent
+        tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="evals-etl-")))
+        views.build_database(tmp / "evals.duckdb", snapshot / "tables")
+        _say(f"evals-etl: {db} does not show this folder's snapshot {snapshot.name} and cannot "
+             f"be rebuilt now ({exc}); answering from views built in a temporary folder")
+        return tmp / "evals.duckdb"
+    why = (f"it read {was}, not this folder's files" if was is not None
+           else "it was missing or would not open")
+    for note in [*notes, f"rebuilt {db} over snapshot {snapshot.name} ({why})"]:
+        _say(f"evals-etl: {note}")
+    return db
+
+
+def _inside(tables: Path, snapshots: Path) -> bool:
+    """Whether ``tables`` is ``snapshots/<id>/tables`` of this very folder."""
+    return Path(os.path.realpath(tables)).parent.parent == Path(os.path.realpath(snapshots))
+
+
+def _unpublished(out: Path) -> int:
+    db = out / "evals.duckdb"
+    what = f"{db} does not exist" if not db.exists() else f"nothing is published in {out}"
+    print(f"evals-etl: {what}; run `evals-etl export` first", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def _query(args: argparse.Namespace) -> int:
     from etl import views
 
-    db = args.out / "evals.duckdb"
-    if not db.exists():
-        print(f"evals-etl: {db} does not exist; run `evals-etl export` first", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        print(views.query(db, args.sql, args.format, args.max_rows))
-    except Exception as exc:  # duckdb's errors are the user's SQL errors here
-        if type(exc).__module__.startswith("duckdb") or type(exc).__module__.startswith("_duckdb"):
-            print(f"evals-etl: query failed: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-        raise
+    with ExitStack() as stack:
+        db = _readable_database(args.out, stack)
+        if db is None:
+            return _unpublished(args.out)
+        try:
+            print(views.query(db, args.sql, args.format, args.max_rows))
+        except Exception as exc:  # duckdb's errors are the user's SQL errors here
+            if type(exc).__module__.startswith(("duckdb", "_duckdb")):
+                print(f"evals-etl: query failed: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            raise
     return 0
 
 
 def _status(args: argparse.Namespace) -> int:
     from etl import views
 
-    db = args.out / "evals.duckdb"
-    if not db.exists():
-        print(f"evals-etl: {db} does not exist; run `evals-etl export` first", file=sys.stderr)
-        return EXIT_USAGE
     sections = {
         "last runs": "select run_id, mode, status, started_at, finished_at, evals_listed, "
         "evals_exported, requests, retries, errors from runs order by started_at desc limit 5",
@@ -240,9 +305,13 @@ def _status(args: argparse.Namespace) -> int:
         "panels not ok": "select eval_id, panel, params, state, http_status, error_code, message "
         "from panel_status where state in ('error', 'unavailable') order by eval_id, panel, params",
     }
-    for title, sql in sections.items():
-        print(f"== {title}")
-        print(views.query(db, sql, "table", 50))
+    with ExitStack() as stack:
+        db = _readable_database(args.out, stack)
+        if db is None:
+            return _unpublished(args.out)
+        for title, sql in sections.items():
+            print(f"== {title}")
+            print(views.query(db, sql, "table", 50))
     return 0
 
 

@@ -79,7 +79,10 @@ class CrawlConfig:
 @dataclass(frozen=True)
 class OutputConfig:
     out: Path = Path("evals-out")
+    # Retention: the newest `keep` snapshots, and every snapshot replaced less than
+    # `keep_days` days ago (an open read-only session keeps reading the one it started on).
     keep: int = 3
+    keep_days: float = 8.0
 
 
 @dataclass(frozen=True)
@@ -186,7 +189,11 @@ def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{where} must be a list of strings")
         return tuple(dict.fromkeys(value))  # a split given twice is fetched once
     if isinstance(default, Path):
-        return Path(str(value)).expanduser()
+        if not isinstance(value, str) or not value.strip():
+            # Path("") is the working directory: never a silent choice of output folder.
+            raise ConfigError(f"{where} must name a folder (an empty path would mean the "
+                              "current directory; write \".\" if that is what you want)")
+        return Path(value).expanduser()
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")
@@ -231,6 +238,8 @@ def _validate(config: Config) -> None:
         raise ConfigError("crawl.max_attempts must be >= 1 and crawl.retry_budget >= 0")
     if config.output.keep < 1:
         raise ConfigError("output.keep must be >= 1")
+    if not 0 <= config.output.keep_days <= 36500:
+        raise ConfigError("output.keep_days must be between 0 and 36500")
     if config.workspace in (".", ".."):
         raise ConfigError(f"workspace {config.workspace!r} is not a workspace slug")
     if not config.api.url.startswith(("http://", "https://")):

@@ -28,7 +28,7 @@ from etl.panels import PanelRequest
 from etl.progress import Reporter, aggregate
 from etl.schemas import TABLES
 from etl.staging import RunSink
-from etl.store import journal, publish
+from etl.store import journal, ownership, publish
 
 
 @dataclass(frozen=True)
@@ -70,10 +70,15 @@ def new_run_id(now: datetime) -> str:
 async def run_export(config: Config, reporter: Reporter) -> RunSummary:
     """Export the workspace into ``config.output.out`` and publish the result atomically."""
     out = config.output.out
-    out.mkdir(parents=True, exist_ok=True)
+    # Whose folder is it: refused (exit 2) before anything is written or any request sent.
+    for note in ownership.claim(out, config.workspace):
+        reporter.event(note, level="warning")
     with publish.RunLock(out) as lock:
         if lock.note:
             reporter.event(lock.note, level="warning")
+        # The `tables` link and the current snapshot's files, before anything relies on them.
+        for note in publish.prepare(out, full_refresh=config.full_refresh):
+            reporter.event(note, level="warning")
         started = datetime.now(UTC)
         clock = time.monotonic()
         run_id = new_run_id(started)
@@ -97,7 +102,7 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         commit = _commit(config, run_id, staging, result, sink.outcomes, summary, started,
                          known=set(current.units) if current is not None else set())
         with interrupts.shielded():  # a signal now waits for the switch to finish
-            snapshot = _publish(out, commit, config.output.keep)
+            snapshot = _publish(out, commit, config, reporter)
         if (stop := interrupts.pending()) is not None:
             # The work is published: the run ends with its own exit code, and says so.
             reporter.event(f"{stop.name} arrived while publishing: snapshot {snapshot.name} "
@@ -112,10 +117,13 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         return summary
 
 
-def _publish(out: Path, commit: publish.Commit, keep: int) -> Path:
+def _publish(out: Path, commit: publish.Commit, config: Config, reporter: Reporter) -> Path:
     """Publish; a disk that refuses the new snapshot is a :class:`StorageError` (exit 7)."""
     try:
-        return publish.publish(out, commit, keep=keep, views=views)
+        return publish.publish(out, commit, keep=config.output.keep, views=views,
+                               keep_days=config.output.keep_days,
+                               full_refresh=config.full_refresh,
+                               on_note=lambda note: reporter.event(note, level="warning"))
     except StorageError:
         raise
     except Exception as exc:  # DuckDB's IOException, Arrow's errors, OSError: by their text

@@ -3,19 +3,30 @@
 Writes only ``evals.duckdb``. Every ``.sql`` file holds one ``select``; its file name is the
 view's name, and files run in sorted path order (``1_base`` → ``2_intermediate`` →
 ``3_marts``), so a view may use only views of lower layers. The one placeholder,
-``${tables}``, is the absolute path of the published tables folder: DuckDB resolves a
-relative path in a view against the *reader's* working directory, so only absolute paths
-make a database that works from anywhere.
+``${tables}``, is the absolute path of the published tables folder, written as a DuckDB file
+pattern that matches only itself (:mod:`etl.duckpath`: a folder may be called ``x[1]?``):
+DuckDB resolves a relative path in a view against the *reader's* working directory, so only
+absolute paths make a database that reads the same files from anywhere.
+
+The price of absolute paths is that a copied or moved folder's database still names the
+original's files. The database records the folder it reads (``_evals_etl_build``), and every
+command that opens it (``export``, ``views``, ``query``, ``status``) checks that record with
+:func:`shows` against the folder it was given, and rebuilds it first when they differ.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
 import os
-from collections.abc import Sequence
+import shutil
+import stat
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +34,7 @@ from typing import Any, Literal
 
 import duckdb
 
+from etl import duckpath
 from etl.errors import PublishError
 
 PLACEHOLDER = "${tables}"
@@ -43,16 +55,45 @@ def sql_files() -> list[Path]:
     return sorted(sql_dir().glob("*/*.sql"))
 
 
+def sql_version() -> str:
+    """A fingerprint of every view definition: a database built from other SQL is rebuilt."""
+    digest = hashlib.sha256()
+    for path in sql_files():
+        digest.update(path.relative_to(sql_dir()).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 def _quote_path(path: Path) -> str:
     # The path lands inside a single-quoted SQL literal: double any quote in it.
     return path.as_posix().replace("'", "''")
+
+
+def _spelled(tables: Path) -> str:
+    """The tables folder as it goes into the views' single-quoted file patterns."""
+    return duckpath.pattern(tables.as_posix()).replace("'", "''")
+
+
+def _check_unambiguous(con: duckdb.DuckDBPyConnection, tables: Path) -> None:
+    """A folder name DuckDB's glob cannot be told to read literally must not name other files."""
+    if not duckpath.unescapable(tables.as_posix()):
+        return
+    for table in sorted(p.name for p in tables.iterdir() if p.is_dir()):
+        path = (tables / table / "data.parquet").as_posix()
+        found = [r[0] for r in con.execute("select file from glob(?)", [path]).fetchall()]
+        if found not in ([], [path]):
+            raise PublishError(
+                f"cannot build views over {tables}: its name holds both a backslash and one of "
+                f"* ? [ ], so DuckDB would read {found[0]} for {path}; rename the output folder")
 
 
 def build_database(db_path: Path, tables_dir: Path) -> None:
     """(Re)create ``db_path`` with every view of ``sql/``, over ``tables_dir``.
 
     Builds into a temporary file beside ``db_path`` and renames it into place, so a reader
-    sees the old database or the new one, never a half-built one.
+    sees the old database or the new one, never a half-built one. (Where DuckDB cannot write
+    a database at that path, see :func:`_duckdb_writes_at`, it is built in a temporary
+    folder and its bytes copied beside ``db_path``.)
     """
     tables = Path(os.path.abspath(tables_dir))
     if not tables.is_dir():
@@ -61,39 +102,99 @@ def build_database(db_path: Path, tables_dir: Path) -> None:
     tmp = db_path.with_name(f".{db_path.name}.{os.getpid()}.tmp")
     tmp.unlink(missing_ok=True)
     try:
-        with duckdb.connect(str(tmp)) as con:
-            for path in sql_files():
-                sql = path.read_text(encoding="utf-8").replace(PLACEHOLDER, _quote_path(tables))
-                try:
-                    con.execute(f'create view "{path.stem}" as\n{sql}')
-                except duckdb.Error as exc:
-                    rel = path.relative_to(sql_dir())
-                    raise PublishError(f"cannot build view {rel}: {exc}") from exc
-            con.execute(f"create table {BUILD_TABLE} as select ? as tables_dir, now() as built_at",
-                        [tables.as_posix()])
+        if _duckdb_writes_at(tmp):
+            _build(tmp, tables)
+        else:
+            with tempfile.TemporaryDirectory(prefix="evals-etl-views-") as elsewhere:
+                _build(Path(elsewhere) / "evals.duckdb", tables)
+                shutil.copyfile(Path(elsewhere) / "evals.duckdb", tmp)
+        # Published, like the snapshot files: no write bit (read bits as the umask made them).
+        os.chmod(tmp, stat.S_IMODE(tmp.stat().st_mode) & ~0o222)
         os.replace(tmp, db_path)
     finally:
         tmp.unlink(missing_ok=True)
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
 
 
+def _build(db: Path, tables: Path) -> None:
+    with duckdb.connect(str(db)) as con:
+        _check_unambiguous(con, tables)
+        for path in sql_files():
+            sql = path.read_text(encoding="utf-8").replace(PLACEHOLDER, _spelled(tables))
+            try:
+                con.execute(f'create view "{path.stem}" as\n{sql}')
+            except duckdb.Error as exc:
+                rel = path.relative_to(sql_dir())
+                raise PublishError(f"cannot build view {rel}: {exc}") from exc
+        con.execute(f"create table {BUILD_TABLE} as select ? as tables_dir, now() as built_at, "
+                    "? as sql_version", [tables.as_posix(), sql_version()])
+
+
+def _duckdb_writes_at(db: Path) -> bool:
+    """DuckDB opens a database by its resolved path with ``\\`` turned into ``/``, and names
+    its WAL by cutting the path at a ``?`` (as if it were a URL): it cannot write there."""
+    real = os.path.realpath(db)
+    return "\\" not in real and "?" not in real
+
+
+def _duckdb_reads_at(db: Path) -> bool:
+    return "\\" not in os.path.realpath(db)
+
+
+@contextmanager
+def connect(db_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to ``db_path``, wherever it lies.
+
+    A database whose path DuckDB cannot open (a backslash in it) is read from a copy in a
+    temporary folder: the file holds only views, whose absolute paths still name this
+    folder's tables.
+    """
+    if _duckdb_reads_at(db_path):
+        with duckdb.connect(str(db_path), read_only=True) as con:
+            yield con
+        return
+    with tempfile.TemporaryDirectory(prefix="evals-etl-read-") as elsewhere:
+        copy = Path(elsewhere) / "evals.duckdb"
+        shutil.copyfile(db_path, copy)
+        with duckdb.connect(str(copy), read_only=True) as con:
+            yield con
+
+
 build = build_database  # the name etl.store.publish.Views gives it
 
 
 def shows(db_path: Path, tables_dir: Path) -> bool:
-    """Whether ``db_path`` opens and its views read ``tables_dir`` (as built by this module)."""
-    if not db_path.exists():
+    """Whether ``db_path`` opens and its views read ``tables_dir`` (as built by this module,
+    from the SQL it has now: a database built by other view definitions is rebuilt).
+
+    Paths compare after resolving symlinks, so the same folder reached two ways is the same,
+    while a copy (or the original a copy's database still names) is not.
+    """
+    if not db_path.is_file():
         return False
     tables = Path(os.path.abspath(tables_dir)).as_posix()
     try:
-        with duckdb.connect(str(db_path), read_only=True) as con:
+        with connect(db_path) as con:
             if con.execute("select 1 from duckdb_tables() where table_name = ?",
                            [BUILD_TABLE]).fetchone() is None:
                 return _legacy_shows(con, tables)
+            cursor = con.execute(f"select * from {BUILD_TABLE}")
+            names = [d[0] for d in cursor.description or []]
+            row = [dict(zip(names, values)) for values in cursor.fetchall()]
+    except (duckdb.Error, OSError):
+        return False  # unreadable (a stray WAL, a torn file): rebuild
+    return len(row) == 1 and row[0].get("sql_version") == sql_version() and (
+        os.path.realpath(row[0]["tables_dir"]) == os.path.realpath(tables))
+
+
+def recorded_tables(db_path: Path) -> str | None:
+    """The tables folder a database says its views read (None: unknown or unreadable)."""
+    try:
+        with connect(db_path) as con:
             row = con.execute(f"select tables_dir from {BUILD_TABLE}").fetchone()
-    except duckdb.Error:
-        return False  # unreadable: rebuild
-    return row is not None and row[0] == tables
+    except (duckdb.Error, OSError):
+        return None
+    return None if row is None else str(row[0])
 
 
 def _legacy_shows(con: duckdb.DuckDBPyConnection, tables: str) -> bool:
@@ -104,7 +205,7 @@ def _legacy_shows(con: duckdb.DuckDBPyConnection, tables: str) -> bool:
 
 def view_names(db_path: Path) -> list[str]:
     """Names of every view in the database, sorted."""
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect(db_path) as con:
         rows = con.execute(
             "select view_name from duckdb_views() where not internal order by view_name"
         ).fetchall()
@@ -120,7 +221,7 @@ def query(
     ``json`` is one JSON object per line. ``max_rows`` caps the rows returned.
     """
     # Read-only: a read-write connection would lock the file against every other reader.
-    with duckdb.connect(str(db_path), read_only=True) as con:
+    with connect(db_path) as con:
         con.execute("set TimeZone = 'UTC'")  # timestamps print in UTC, whatever the machine
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]

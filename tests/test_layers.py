@@ -24,13 +24,14 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "timestamps": set(),
     "redact": set(),
     "crashpoints": set(),  # the test hook that kills a run at a named step
+    "duckpath": set(),  # how a path is spelled so DuckDB reads that file (glob escaping)
     "config": {"errors"},
     "progress": {"redact"},
     "interrupts": set(),
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
-    "store": VALUES | {"crashpoints"},
-    "views": {"errors"},
+    "store": VALUES | {"crashpoints", "duckpath"},
+    "views": {"errors", "duckpath"},
     "warehouse": VALUES | {"store", "crashpoints"},
     "tables_doc": VALUES,
     "staging": VALUES | {"crawl", "normalize", "store"},
@@ -45,7 +46,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for
     "__main__": {"cli"},
 }
-PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize"}
+PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize", "duckpath"}
 PURE_MODULES = {"crawl/plan.py", "crawl/ledger.py", "crawl/retry.py", "crawl/pager.py",
                 "simulator/workspace.py", "simulator/common.py", "simulator/metrics.py",
                 "simulator/images.py", "simulator/truth.py", "report/model.py",

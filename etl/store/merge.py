@@ -7,30 +7,44 @@ successfully, plus the rows staged for those units (the last write of a grain wi
 ``split_metrics`` and its listing fields from the run's listing.
 
 One in-memory DuckDB reads the Parquet files and streams each result as Arrow batches
-straight into ``<table>/data.parquet``, so no table is ever held as Python objects.
+straight into ``<table>/data.parquet``, so no table is ever held as Python objects. Every path
+reaches DuckDB through :mod:`etl.duckpath` (an output folder may be called ``x[1]?``), with
+hive partitioning off (nor may a folder called ``eval_id=x`` add a column).
+
+Snapshots share no file: a table the run did not touch is *copied* into the new snapshot (a
+reflink clone where the filesystem has them, so no block is duplicated; else a byte copy), never
+hard-linked, so one tool writing into one snapshot's file in place cannot reach any other
+snapshot. The copy is checked against the SHA-256 the previous manifest recorded for it.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import os
 import shutil
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from etl import duckpath
 from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES, Table
 from etl.store.commit import Commit
 from etl.store.journal import resumed_files
+from etl.store.layout import DATA_FILE, LINK
 from etl.store.writer import conform, staged_files
 
-__all__ = ["DATA_FILE", "Merge"]
+__all__ = ["DATA_FILE", "Merge", "SnapshotDamaged", "file_digest", "private_copy"]
 
-DATA_FILE = "data.parquet"
+FICLONE = 0x40049409  # Linux ioctl: share the blocks of another file, copy-on-write
+COPY_CHUNK = 1 << 20
 ROW_GROUP_ROWS = 122_880
 MERGE_MEMORY = "256MB"  # DuckDB spills the sort to the staging folder beyond this
 
@@ -39,8 +53,52 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _lit(path: Path) -> str:
-    return "'" + path.as_posix().replace("'", "''") + "'"
+class SnapshotDamaged(PublishError):
+    """A file of the current snapshot cannot be read, or is not the file that was published."""
+
+    def __init__(self, snapshot: Path, problems: Mapping[str, str]) -> None:
+        self.snapshot = Path(snapshot)
+        self.problems = dict(problems)
+        files = "; ".join(f"{self.snapshot / LINK / t / DATA_FILE}: {why}"
+                          for t, why in sorted(self.problems.items()))
+        super().__init__(
+            f"the current snapshot {self.snapshot.name} is damaged ({files}); nothing was "
+            "published. To recover, run `evals-etl export --full-refresh`: it refetches every "
+            "eval and builds the next snapshot without the damaged file, keeping what the rest "
+            "of the snapshot still holds (rows only that file held, such as evals deleted "
+            "upstream, are lost); or put an intact copy back from a backup (the older snapshots "
+            "under snapshots/ hold earlier versions of each table)")
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a file, as manifests record them."""
+    with open(path, "rb") as fh:
+        digest = hashlib.file_digest(fh, "sha256")
+        return os.fstat(fh.fileno()).st_size, digest.hexdigest()
+
+
+def private_copy(source: Path, target: Path) -> tuple[int, str]:
+    """``target`` as a copy of ``source`` that shares no inode with it; returns size and SHA-256.
+
+    A reflink clone where the filesystem has them (btrfs, XFS, bcachefs: no block duplicated
+    until one side is written, and then only that side changes), else a byte copy.
+    """
+    digest = hashlib.sha256()
+    with open(source, "rb") as src, open(target, "xb") as dst:
+        try:
+            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
+            cloned = True
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL,
+                                 errno.ENOSYS, errno.EPERM, errno.EBADF):
+                raise
+            cloned = False
+        while chunk := src.read(COPY_CHUNK):
+            digest.update(chunk)
+            if not cloned:
+                dst.write(chunk)
+        size = src.tell()
+    return size, digest.hexdigest()
 
 
 def _cols(names: Iterable[str]) -> str:
@@ -65,27 +123,59 @@ class Merge:
 
     con: duckdb.DuckDBPyConnection
 
-    def __init__(self, previous: Path | None, tables: Path, staging: Path) -> None:
+    def __init__(self, previous: Path | None, tables: Path, staging: Path, *,
+                 published: Mapping[str, Mapping[str, object]] | None = None,
+                 skip: Iterable[str] = ()) -> None:
         self.previous = previous
         self.tables = tables
         self.staged = staging / "tables"
         self.spill = staging / "merge-tmp"
+        # What the previous manifest says each file is ({"bytes", "sha256"}; older: nothing),
+        # and the previous tables not to read at all (damaged, with --full-refresh).
+        self.published = dict(published or {})
+        self.skip = frozenset(skip)
+        self.digests: dict[str, tuple[int, str]] = {}  # of the files copied, not rewritten
 
     def run(self, commit: Commit) -> dict[str, int]:
         """Write every table of ``commit``'s snapshot; returns the row count of each."""
+        self._check_present()
         self.spill.mkdir(parents=True, exist_ok=True)
+        # DuckDB turns a backslash in its spill folder's path into a slash: spill elsewhere.
+        spill = self.spill if "\\" not in os.path.realpath(self.spill) else Path(
+            tempfile.mkdtemp(prefix="evals-etl-merge-"))
         try:
             # One thread: the sorts of the big tables then hold one set of buffers, not two
             # (measured: -25 MB peak on a 200,000-image eval, no slower on two cores).
             with duckdb.connect(config={"memory_limit": MERGE_MEMORY, "threads": 1,
-                                        "temp_directory": str(self.spill)}) as con:
+                                        "temp_directory": str(spill)}) as con:
                 con.execute("set TimeZone = 'UTC'")
                 self.con = con
                 return self._all_tables(commit)
         except (duckdb.Error, pa.ArrowException, ValueError) as exc:
+            damaged = self._unreadable_previous()
+            if damaged and self.previous is not None:
+                raise SnapshotDamaged(self.previous.parent, damaged) from exc
             raise PublishError(f"cannot merge into {self.tables.parent.name}: {exc}") from exc
         finally:
             shutil.rmtree(self.spill, ignore_errors=True)
+            shutil.rmtree(spill, ignore_errors=True)
+
+    def _check_present(self) -> None:
+        """Every file the previous manifest lists is there, and a file: a missing one would
+        otherwise read as an empty table and its rows vanish from the new snapshot."""
+        if self.previous is None:
+            return
+        problems = {}
+        for name in self.published:
+            path = self.previous / name / DATA_FILE
+            if name in self.skip:
+                continue
+            if path.is_symlink():
+                problems[name] = "it is a symbolic link, not the published file"
+            elif not path.is_file():
+                problems[name] = "it is missing"
+        if problems:
+            raise SnapshotDamaged(self.previous.parent, problems)
 
     def _all_tables(self, commit: Commit) -> dict[str, int]:
         con, ok, attempted = self.con, commit.ok_units, commit.attempted_units
@@ -126,27 +216,39 @@ class Merge:
         return {name: rows[name] for name in TABLES}
 
     def _carry_over(self, table: Table) -> int | None:
-        """A table the run did not touch keeps its previous file: hard-linked, not rewritten.
+        """A table the run did not touch keeps its previous file: copied, not rewritten.
 
-        That is most of a nightly run on a quiet workspace (image predictions above all).
-        Published files are never modified, so sharing one between snapshots is safe; pruning
-        an old snapshot only drops its link. None when the previous file cannot be reused.
+        That is most of a nightly run on a quiet workspace (image predictions above all). The
+        copy is private (see :func:`private_copy`): snapshots never share an inode, so a write
+        into one snapshot's file cannot change another's. None when the previous file cannot
+        be reused as it is (an older schema is rewritten through the merge).
         """
-        if self.previous is None or staged_files(self.staged / table.name):
+        if (self.previous is None or table.name in self.skip
+                or staged_files(self.staged / table.name)):
             return None
         source = self.previous / table.name / DATA_FILE
         try:
             if not pq.read_schema(source).equals(table.schema):
                 return None  # an older schema: rewrite it through the merge
-            target = self.tables / table.name / DATA_FILE
-            target.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.link(source, target)
-            except OSError:
-                shutil.copyfile(source, target)
-            return int(pq.read_metadata(target).num_rows)
         except (OSError, pa.ArrowException):
             return None
+        target = self.tables / table.name / DATA_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.unlink(missing_ok=True)
+        size, sha = private_copy(source, target)
+        expected = self.published.get(table.name) or {}
+        if expected.get("sha256") not in (None, sha) or expected.get("bytes") not in (None, size):
+            target.unlink(missing_ok=True)
+            raise SnapshotDamaged(self.previous.parent, {
+                table.name: "its content is not what was published (the checksum in "
+                            "manifest.json differs): something wrote into it"})
+        self.digests[table.name] = (size, sha)
+        try:
+            return int(pq.read_metadata(target).num_rows)
+        except (OSError, pa.ArrowException) as exc:
+            target.unlink(missing_ok=True)
+            raise SnapshotDamaged(self.previous.parent, {table.name: f"unreadable: {exc}"}
+                                  ) from exc
 
     def _staged(self, name: str) -> str:
         """Staged rows with their write position (file, row) so the last write wins: this
@@ -165,10 +267,44 @@ class Merge:
         if not parts:
             return (f"select *, null::varchar as _file, null::bigint as _row "
                     f"from {_q('empty_' + name)}")
-        files = "[" + ", ".join(_lit(p) for p in parts) + "]"
+        files = "[" + ", ".join(self._lit(p) for p in parts) + "]"
         return (f"select * exclude (filename, file_row_number), filename as _file, "
                 f"file_row_number as _row from read_parquet({files}, filename = true, "
-                f"file_row_number = true)")
+                f"file_row_number = true, hive_partitioning = false)")
+
+    def _lit(self, path: Path) -> str:
+        """``path`` as DuckDB must be given it to read that file and no other."""
+        text = path.as_posix()
+        if duckpath.unescapable(text):
+            found = [row[0] for row in self.con.execute("select file from glob(?)",
+                                                        [text]).fetchall()]
+            if found not in ([], [text]):
+                raise PublishError(
+                    f"DuckDB cannot read {text} unambiguously: its folder name holds both a "
+                    "backslash and one of * ? [ ], so DuckDB reads it as a pattern matching "
+                    f"{found[0]}; rename the output folder")
+        return duckpath.literal(text)
+
+    def _unreadable_previous(self) -> dict[str, str]:
+        """The previous snapshot's files that do not read as Parquet (after a failed merge)."""
+        if self.previous is None:
+            return {}
+        damaged = {}
+        for name in TABLES:
+            path = self.previous / name / DATA_FILE
+            if name in self.skip or not path.exists():
+                continue
+            expected = self.published.get(name) or {}
+            try:
+                if expected.get("sha256"):
+                    if file_digest(path) != (expected.get("bytes"), expected["sha256"]):
+                        damaged[name] = ("its content is not what was published (the checksum "
+                                         "in manifest.json differs): something wrote into it")
+                else:
+                    pq.read_metadata(path)
+            except (OSError, pa.ArrowException) as exc:
+                damaged[name] = f"unreadable: {exc}"
+        return damaged
 
     @staticmethod
     def _given(relation: str) -> str:
@@ -179,9 +315,10 @@ class Merge:
         # comes back NULL in its declared type instead of failing the merge.
         empty = f"select * from {_q('empty_' + name)}"
         path = self.previous / name / DATA_FILE if self.previous is not None else None
-        if path is None or not path.exists():
+        if path is None or name in self.skip or not path.exists():
             return empty
-        return f"{empty} union all by name select * from read_parquet({_lit(path)})"
+        return (f"{empty} union all by name select * from read_parquet({self._lit(path)}, "
+                f"hive_partitioning = false)")
 
     def _merged(self, table: Table, keys: str, new: str, *, filter_new: bool = True) -> str:
         cols = _cols(table.columns)
@@ -216,7 +353,7 @@ class Merge:
         table = TABLES["evaluations"]
         keys = "select distinct eval_id from ok_units where panel = 'get'"
         merged = self._merged(table, keys, self._staged("evaluations"))
-        split_metrics = _lit(self.tables / "split_metrics" / DATA_FILE)
+        split_metrics = self._lit(self.tables / "split_metrics" / DATA_FILE)
 
         def listed_field(c: str) -> str:
             return f"case when l.eval_id is null then m.{_q(c)} else l.{_q(c)} end as {_q(c)}"
@@ -228,7 +365,8 @@ class Merge:
         return f"""
             with m as ({merged}),
             p as (select eval_id, listed from ({self._previous('evaluations')})),
-            tt as (select eval_id, min(task_type) as task_type from read_parquet({split_metrics})
+            tt as (select eval_id, min(task_type) as task_type
+                   from read_parquet({split_metrics}, hive_partitioning = false)
                    where task_type is not null group by eval_id)
             select
                 coalesce(m.workspace, l.workspace) as workspace,

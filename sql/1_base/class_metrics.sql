@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, split, class_name.
 -- purpose: the `class_metrics` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/class_metrics/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/class_metrics/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, split, class_name, threshold (class_name null = the whole split).
 -- purpose: the `confidence_sweep` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/confidence_sweep/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/confidence_sweep/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

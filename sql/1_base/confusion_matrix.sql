@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, split, confidence, actual_class, predicted_class.
 -- purpose: the `confusion_matrix` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/confusion_matrix/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/confusion_matrix/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id.
 -- purpose: the `evaluations` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/evaluations/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/evaluations/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, confidence, image_id, actual_idx, predicted_idx.
 -- purpose: the `image_confusion` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/image_confusion/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/image_confusion/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, confidence, image_id.
 -- purpose: the `image_predictions` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/image_predictions/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/image_predictions/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, split, class_name (class_name null = the whole split).
 -- purpose: the `optimal_thresholds` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/optimal_thresholds/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/optimal_thresholds/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

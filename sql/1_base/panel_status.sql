@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, panel, params.
 -- purpose: the `panel_status` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/panel_status/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/panel_status/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id.
 -- purpose: the `recommendation_summary` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/recommendation_summary/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/recommendation_summary/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, item_index.
 -- purpose: the `recommendations` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/recommendations/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/recommendations/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

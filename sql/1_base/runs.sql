@@ -1,7 +1,7 @@
 -- grain: one row per run_id.
 -- purpose: the `runs` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/runs/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/runs/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, split, class_name, object_size (class_name null = all classes).
 -- purpose: the `size_metrics` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/size_metrics/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/size_metrics/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, split.
 -- purpose: the `split_metrics` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/split_metrics/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/split_metrics/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

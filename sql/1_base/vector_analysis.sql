@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, confidence.
 -- purpose: the `vector_analysis` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/vector_analysis/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/vector_analysis/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

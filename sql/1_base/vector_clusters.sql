@@ -1,7 +1,7 @@
 -- grain: one row per eval_id, confidence, cluster_id (cluster_id -1 = noise).
 -- purpose: the `vector_clusters` table as published; only this layer reads files.
 with source as (
-    select * from read_parquet('${tables}/vector_clusters/**/*.parquet', union_by_name = true)
+    select * from read_parquet('${tables}/vector_clusters/data.parquet', hive_partitioning = false)
 ),
 
 renamed as (

@@ -319,8 +319,12 @@ def test_without_a_listing_evals_keep_their_listed_flag(tmp_path: Path) -> None:
     assert {k: v[0] for k, v in evals.items()} == {"e1": True, "e2": False, "e3": False}
 
 
-def test_tables_a_run_did_not_touch_are_hard_linked_not_rewritten(tmp_path: Path) -> None:
-    """A quiet nightly run must not rewrite the big tables it fetched nothing for."""
+def test_tables_a_run_did_not_touch_are_copied_whole_not_shared_nor_rewritten(
+        tmp_path: Path) -> None:
+    """A quiet nightly run must not rewrite the big tables it fetched nothing for, and the
+    snapshots must not share their files (one write in place would reach them all)."""
+    import json
+
     from etl.store import publish as publish_module
     from tests.support.runs import export, simulator
 
@@ -333,7 +337,11 @@ def test_tables_a_run_did_not_touch_are_hard_linked_not_rewritten(tmp_path: Path
     assert first is not None and second is not None and first != second
     old = first / "tables" / "image_predictions" / "data.parquet"
     new = second / "tables" / "image_predictions" / "data.parquet"
-    assert old.stat().st_ino == new.stat().st_ino
+    assert old.read_bytes() == new.read_bytes()  # carried over byte for byte
+    assert old.stat().st_ino != new.stat().st_ino and new.stat().st_nlink == 1
+    manifests = [json.loads((p / "manifest.json").read_text()) for p in (first, second)]
+    assert manifests[0]["files"]["image_predictions"] == manifests[1]["files"][
+        "image_predictions"]
     runs_old = first / "tables" / "runs" / "data.parquet"
     runs_new = second / "tables" / "runs" / "data.parquet"
-    assert runs_old.stat().st_ino != runs_new.stat().st_ino  # the run log does change
+    assert runs_old.read_bytes() != runs_new.read_bytes()  # the run log does change
