@@ -13,12 +13,13 @@ import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeAlias
 
 import anyio
 
-from etl import __version__, interrupts, redact
+from etl import __version__, interrupts, progress, redact
 from etl.errors import EXIT_UNEXPECTED, EXIT_USAGE, EtlError
 
 Handler = Callable[[argparse.Namespace], int]
@@ -37,6 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
+    progress.forget()  # a reporter of an earlier call (tests call main() many times) is done
     try:
         with interrupts.handled():
             return handler(args)
@@ -45,21 +47,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         # /dev/null so the interpreter's final flush does not fail a second time.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except EtlError as exc:
-        _say(f"evals-etl: {exc}")
-        return exc.exit_code
-    except KeyboardInterrupt as exc:
+    except BaseException as exc:
+        if isinstance(exc, SystemExit):
+            raise
+        code, status, reason = ending(exc)
+        progress.finish(f"evals-etl: {reason}", status=status, exit_code=code,
+                        error=type(exc).__name__)
+        return code
+
+
+def ending(exc: BaseException) -> tuple[int, str, str]:
+    """How an error ends a command: its exit code, a status word and one line saying why."""
+    if isinstance(exc, KeyboardInterrupt):
         name, code = (exc.name, exc.exit_code) if isinstance(exc, interrupts.Interrupted) \
             else ("SIGINT", 130)
-        _say(f"evals-etl: interrupted by {name}; the published dataset is unchanged")
-        return code
-    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
-        _say(f"evals-etl: unexpected {type(exc).__name__}: {exc}")
-        return EXIT_UNEXPECTED
+        return code, "interrupted", f"interrupted by {name}; the published dataset is unchanged"
+    if isinstance(exc, EtlError):
+        status = "refused" if exc.exit_code in (EXIT_USAGE, 4, 5) else "failed"
+        return exc.exit_code, status, str(exc)
+    return EXIT_UNEXPECTED, "failed", f"unexpected {type(exc).__name__}: {exc}"
 
 
 def _say(line: str) -> None:
-    """The last word on stderr; a closed or broken stderr must not turn into a traceback."""
+    """A line on stderr; a closed or broken stderr must not turn into a traceback."""
     try:
         print(redact.text(line), file=sys.stderr, flush=True)
     except (OSError, ValueError):
@@ -98,6 +108,9 @@ def _add_export(sub: _Commands) -> None:
     export = sub.add_parser("export", help="export a workspace (incremental unless --full-refresh)")
     export.add_argument("--workspace", help="workspace URL slug")
     export.add_argument("--api-url", help="API base URL (default https://api.roboflow.com)")
+    export.add_argument("--verify-tls", action=argparse.BooleanOptionalAction, default=None,
+                        help="check the API's TLS certificate (default; --verify-tls undoes "
+                        "the config's verify_tls = false)")
     export.add_argument("--out", type=_folder, help="output folder (default ./evals-out)")
     export.add_argument("--config", type=Path, help="TOML config file (see configs/example.toml)")
     export.add_argument("--concurrency", type=int, help="requests in flight at most (default 32)")
@@ -105,11 +118,14 @@ def _add_export(sub: _Commands) -> None:
                         help="split to fetch per-split panels for (repeatable; default all three)")
     export.add_argument("--confidence", dest="confidences", action="append",
                         help='confidence variant, integer percent or "default" (repeatable)')
-    export.add_argument("--full-refresh", action="store_true", default=None,
-                        help="refetch everything instead of only what changed")
+    export.add_argument("--full-refresh", action=argparse.BooleanOptionalAction, default=None,
+                        help="refetch everything instead of only what changed "
+                        "(--no-full-refresh undoes the config's full_refresh = true)")
     export.add_argument("--deadline", type=float, metavar="SECONDS",
                         help="stop starting new work after this many seconds; publish what is complete")
     export.add_argument("--log-format", choices=["auto", "text", "json"])
+    export.add_argument("--metrics-file", type=Path, metavar="PATH",
+                        help="write a Prometheus textfile of the run there (atomically)")
     export.set_defaults(handler=_export)
 
 
@@ -143,20 +159,26 @@ def _add_dataset_commands(sub: _Commands) -> None:
 
     load = sub.add_parser("load", help="load the current dataset into a warehouse (ADBC)")
     load.add_argument("--out", type=_folder, required=True)
-    load.add_argument("--to", required=True, metavar="URI",
-                      help="postgresql://…, snowflake://… or bigquery://…")
+    target = load.add_mutually_exclusive_group()
+    target.add_argument("--to", metavar="URI", help="postgresql://…, snowflake://… or "
+                        "bigquery://… (a password here shows in `ps`: prefer the others)")
+    target.add_argument("--to-env", metavar="VAR", help="environment variable holding the URI "
+                        "(default: EVALS_ETL_WAREHOUSE_URI)")
+    target.add_argument("--to-file", type=Path, metavar="PATH", help="file holding the URI")
     load.add_argument("--schema", default="evals_etl")
     load.set_defaults(handler=_load)
 
 
 def _export(args: argparse.Namespace) -> int:
     from etl import config as config_module
+    from etl import history
     from etl.export import run_export
     from etl.progress import Reporter, resolve_format
 
     overrides: dict[str, Any] = {
         "workspace": args.workspace,
         "api.url": args.api_url,
+        "api.verify_tls": args.verify_tls,
         "output.out": str(args.out) if args.out is not None else None,
         "crawl.concurrency": args.concurrency,
         "crawl.splits": args.splits,
@@ -167,9 +189,37 @@ def _export(args: argparse.Namespace) -> int:
     }
     cfg = config_module.load(args.config, overrides=overrides)
     reporter = Reporter(resolve_format(cfg.log_format, sys.stderr))
-    summary = anyio.run(run_export, cfg, reporter)
-    reporter.event(summary.line(), status=summary.status, run_id=summary.run_id)
+    for warning in cfg.warnings:
+        reporter.event(warning, level="warning", event="security")
+    started = datetime.now(UTC)
+    try:
+        summary = anyio.run(run_export, cfg, reporter)
+    except BaseException as exc:
+        code, status, reason = ending(exc)
+        if code != EXIT_USAGE:  # a refused folder (not ours, another workspace's) stays untouched
+            _record(cfg.output.out, history.failed(started, code, status, reason,
+                                                   reporter.run_id, cfg.workspace),
+                    args.metrics_file)
+        raise
+    _record(cfg.output.out, history.finished(started, summary, cfg.workspace), args.metrics_file)
+    reporter.event(summary.line(), event="finished", status=summary.status,
+                   exit_code=summary.exit_code, run_id=summary.run_id, mode=summary.mode,
+                   evals_listed=summary.evals_listed, evals_exported=summary.evals_exported,
+                   requests=summary.requests, retries=summary.retries, units=summary.states)
     return summary.exit_code
+
+
+def _record(out: Path, run: Any, metrics_file: Path | None) -> None:
+    """The run into the folder's history, and the metrics textfile if one was asked for."""
+    from etl import history, metrics
+
+    history.record(out, run)
+    if metrics_file is not None:
+        done = [r for r in history.read(out) if r.get("published")]
+        try:
+            metrics.write(metrics_file, metrics.render(run.as_dict(), done[-1] if done else None))
+        except OSError as exc:
+            _say(f"evals-etl: warning: cannot write the metrics file {metrics_file}: {exc}")
 
 
 def _confidences(values: list[str] | None) -> list[int | str] | None:
@@ -316,9 +366,13 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    from etl import config as config_module
     from etl import warehouse
 
-    result = warehouse.load(args.out, args.to, schema=args.schema)
+    uri, warnings = config_module.warehouse_uri(args.to, args.to_env, args.to_file)
+    for warning in warnings:
+        _say(f"evals-etl: warning: {warning}")
+    result = warehouse.load(args.out, uri, schema=args.schema)
     print(result)
     return 0
 

@@ -9,12 +9,14 @@ through a log line, a traceback or a dataclass ``repr``.
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from etl.errors import ConfigError
 
@@ -56,6 +58,8 @@ class ApiConfig:
     read_timeout: float = 60.0
     total_timeout: float = 120.0
     verify_tls: bool = True
+    # A response bigger than this (on the wire, or after inflating) ends its unit as an error.
+    max_response_mb: int = 32
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,8 @@ class Config:
     output: OutputConfig = OutputConfig()
     log_format: LogFormat = "auto"
     full_refresh: bool = False
+    # Said once per run: an unencrypted API URL, TLS checks off, a key file others can read.
+    warnings: tuple[str, ...] = ()
 
 
 _SECTIONS: dict[str, type] = {"api": ApiConfig, "crawl": CrawlConfig, "output": OutputConfig}
@@ -113,6 +119,11 @@ def load(
     """
     env = os.environ if environ is None else environ
     raw: dict[str, Any] = _read_toml(path) if path else {}
+    if isinstance(raw.get("api"), Mapping) and "key" in raw["api"]:
+        raise ConfigError(f"[api] key: a key in a config file is refused (config files get "
+                          f"copied, committed and printed); set {KEY_ENV}, or name a file "
+                          "that holds it with [api] key_file (chmod 600)")
+    _resolve_relative(raw, path)
     for dotted, value in (overrides or {}).items():
         if value is None:
             continue
@@ -137,12 +148,14 @@ def load(
     log_format = raw.pop("log_format", "auto")
     if log_format not in ("auto", "text", "json"):
         raise ConfigError(f"log_format must be auto, text or json, not {log_format!r}")
-    full_refresh = bool(raw.pop("full_refresh", False))
+    full_refresh = raw.pop("full_refresh", False)
+    if not isinstance(full_refresh, bool):
+        raise ConfigError("full_refresh must be true or false")
     if raw:
         raise ConfigError(f"unknown config keys: {', '.join(sorted(raw))}")
     config = Config(workspace, api, sections["crawl"], sections["output"], log_format, full_refresh)
     _validate(config)
-    return config
+    return replace(config, warnings=tuple(_security_warnings(config, key_file, path)))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -158,10 +171,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _read_key_file(key_file: object, config_path: Path | None) -> str | None:
     if key_file is None:
         return None
-    path = Path(str(key_file)).expanduser()
-    if not path.is_absolute() and config_path is not None:
-        path = config_path.parent / path
+    path = _key_path(key_file, config_path)
     try:
+        if path.stat().st_mode & 0o002:
+            raise ConfigError(f"the key file {path} is writable by every user: anyone could "
+                              "swap the key; chmod 600 it")
         return path.read_text(encoding="utf-8").strip() or None
     except OSError as exc:
         raise ConfigError(f"cannot read the key file {path}: {exc.strerror}") from None
@@ -198,17 +212,59 @@ def _coerce(section: str, name: str, value: Any, default: Any) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false")
         return value
-    if isinstance(default, int) and not isinstance(value, bool) and isinstance(value, int):
+    if isinstance(default, int) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be a whole number, not {value!r}")
         return value
-    if isinstance(default, float | int) or default is None:
+    if isinstance(default, float) or default is None:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where} must be a number")
+            raise ConfigError(f"{where} must be a number, not {value!r}")
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, not {value!r}")
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise ConfigError(f"{where} must be a string")
         return value
     raise ConfigError(f"{where}: unsupported value {value!r}")
+
+
+def _resolve_relative(raw: dict[str, Any], config_path: Path | None) -> None:
+    """Relative paths in a config file mean relative to that file, all of them alike."""
+    if config_path is None:
+        return
+    output = raw.get("output")
+    if not isinstance(output, dict):
+        return
+    out = output.get("out")
+    if isinstance(out, str) and out.strip() and not Path(out).expanduser().is_absolute():
+        output["out"] = str(config_path.parent / out)
+
+
+def _security_warnings(config: Config, key_file: object, config_path: Path | None
+                       ) -> list[str]:
+    warnings = []
+    url = urlsplit(config.api.url)
+    if url.scheme == "http" and url.hostname not in ("localhost", "127.0.0.1", "::1"):
+        warnings.append(f"api.url {config.api.url} is plain http: the API key crosses the "
+                        "network unencrypted (fine for a local simulator, never for a real API)")
+    if not config.api.verify_tls:
+        warnings.append("api.verify_tls = false: the server's certificate is not checked, so "
+                        "anyone on the path can read the API key; use it for a test server only")
+    if key_file is not None:
+        path = _key_path(key_file, config_path)
+        mode = path.stat().st_mode
+        if mode & 0o077:
+            warnings.append(f"the key file {path} is readable by others (mode "
+                            f"{mode & 0o777:o}); chmod 600 it")
+    return warnings
+
+
+def _key_path(key_file: object, config_path: Path | None) -> Path:
+    path = Path(str(key_file)).expanduser()
+    if not path.is_absolute() and config_path is not None:
+        path = config_path.parent / path
+    return path
 
 
 def _confidences(where: str, value: Any) -> tuple[int | None, ...]:
@@ -236,6 +292,23 @@ def _validate(config: Config) -> None:
         raise ConfigError("crawl.image_page_size must be between 1 and 1000")
     if crawl.max_attempts < 1 or crawl.retry_budget < 0:
         raise ConfigError("crawl.max_attempts must be >= 1 and crawl.retry_budget >= 0")
+    if crawl.not_done_attempts < 1 or crawl.max_images_per_unit < 1:
+        raise ConfigError("crawl.not_done_attempts and crawl.max_images_per_unit must be >= 1")
+    durations = {"api.connect_timeout": config.api.connect_timeout,
+                 "api.read_timeout": config.api.read_timeout,
+                 "api.total_timeout": config.api.total_timeout,
+                 "crawl.backoff_base": crawl.backoff_base, "crawl.backoff_max": crawl.backoff_max,
+                 "crawl.not_done_seconds": crawl.not_done_seconds}
+    if crawl.deadline_seconds is not None:
+        durations["crawl.deadline_seconds (--deadline)"] = crawl.deadline_seconds
+    for name, seconds in durations.items():
+        if not 0 < seconds <= 7 * 24 * 3600:
+            raise ConfigError(f"{name} must be a number of seconds above 0 and at most a week, "
+                              f"not {seconds!r}")
+    if crawl.backoff_max < crawl.backoff_base:
+        raise ConfigError("crawl.backoff_max must be at least crawl.backoff_base")
+    if not 1 <= config.api.max_response_mb <= 4096:
+        raise ConfigError("api.max_response_mb must be between 1 and 4096")
     if config.output.keep < 1:
         raise ConfigError("output.keep must be >= 1")
     if not 0 <= config.output.keep_days <= 36500:
@@ -244,3 +317,38 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"workspace {config.workspace!r} is not a workspace slug")
     if not config.api.url.startswith(("http://", "https://")):
         raise ConfigError(f"api.url must be an http(s) URL, not {config.api.url!r}")
+
+
+WAREHOUSE_ENV = "EVALS_ETL_WAREHOUSE_URI"
+
+
+def warehouse_uri(to: str | None, to_env: str | None, to_file: Path | None,
+                  environ: Mapping[str, str] | None = None) -> tuple[str, list[str]]:
+    """The warehouse URI from ``--to``, ``--to-env VAR``, ``--to-file PATH`` or, when none is
+    given, ``$EVALS_ETL_WAREHOUSE_URI``; with the warnings it deserves (a password in argv)."""
+    env = os.environ if environ is None else environ
+    given = [name for name, value in (("--to", to), ("--to-env", to_env),
+                                      ("--to-file", to_file)) if value is not None]
+    if len(given) > 1:
+        raise ConfigError(f"give the warehouse once: {' and '.join(given)} were both given")
+    warnings: list[str] = []
+    if to is not None:
+        uri = to
+        if urlsplit(to).password:
+            warnings.append("the warehouse password is on the command line, where `ps` shows "
+                            f"it to every local user: use --to-env, --to-file, ${WAREHOUSE_ENV}, "
+                            "PGPASSWORD or ~/.pgpass instead")
+    elif to_file is not None:
+        try:
+            uri = to_file.expanduser().read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"--to-file {to_file}: {exc.strerror}") from None
+    else:
+        name = to_env or WAREHOUSE_ENV
+        uri = env.get(name, "").strip()
+        if not uri:
+            raise ConfigError(f"no warehouse: set ${name} (or give --to-env VAR / --to-file "
+                              "PATH; --to URI works but shows a password to `ps`)")
+    if not uri:
+        raise ConfigError("the warehouse URI is empty")
+    return uri, warnings

@@ -76,7 +76,8 @@ class ApiError(EtlError):
         status = f"HTTP {self.status}" if self.status is not None else "no response"
         code = f" {self.code}" if self.code else ""
         text = f": {self.message}" if self.message else ""
-        return f"{where}: {status}{code}{text}"
+        tries = f" (after {self.attempts} attempts)" if self.attempts > 1 else ""
+        return f"{where}: {status}{code}{text}{tries}"
 
 
 class AuthError(ApiError):

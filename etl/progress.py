@@ -27,11 +27,19 @@ def resolve_format(requested: str, stream: IO[str]) -> Format:
 
 
 class Reporter:
-    """Log lines and a live progress bar, in one of two formats."""
+    """Log lines and a live progress bar, in one of two formats.
+
+    In JSON mode every line is one JSON object with ``ts``, ``level``, ``msg`` and the facts
+    as fields (``event``, ``eval_id``, ``panel``, ``status``, counts...). The last reporter
+    made is the one :func:`finish` speaks through, so a command's final line (its fatal error
+    included) comes in the same format as the rest of its log.
+    """
 
     def __init__(self, fmt: Format = "text", stream: IO[str] | None = None) -> None:
         self.fmt = fmt
         self.stream = stream if stream is not None else sys.stderr
+        self.run_id: str | None = None  # the run's id, once an event has named it
+        _ACTIVE[:] = [self]
         self._bar: Any = None
         self._task: Any = None
         self._last_json = 0.0
@@ -51,6 +59,8 @@ class Reporter:
         """One log line: ``message`` for people, ``fields`` for machines (both redacted)."""
         message = redact.text(message)
         fields = {k: redact.text(v) if isinstance(v, str) else v for k, v in fields.items()}
+        if isinstance(fields.get("run_id"), str) and self.run_id is None:
+            self.run_id = fields["run_id"]
         if self.fmt == "json":
             record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
                       "level": level, "msg": message, **fields}
@@ -115,6 +125,27 @@ class Reporter:
                 bar.stop()
             except (OSError, ValueError):
                 pass
+
+
+_ACTIVE: list[Reporter] = []
+
+
+def forget() -> None:
+    """No reporter speaks for the next command until it makes one."""
+    _ACTIVE.clear()
+
+
+def finish(message: str, *, level: str = "error", **fields: Any) -> None:
+    """A command's last line: a JSON record in JSON mode, else ``message`` on stderr."""
+    reporter = _ACTIVE[0] if _ACTIVE else None
+    if reporter is not None and reporter.fmt == "json":
+        fields.setdefault("run_id", reporter.run_id)
+        reporter.event(message, level=level, event="finished", **fields)
+        return
+    try:
+        print(redact.text(message), file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        pass  # a closed or broken stderr must not turn into a traceback
 
 
 _VARIABLE = re.compile(r"'[^']*'|\"[^\"]*\"|\d+")

@@ -28,6 +28,8 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "config": {"errors"},
     "progress": {"redact"},
     "interrupts": set(),
+    "history": VALUES,
+    "metrics": set(),
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
     "store": VALUES | {"crashpoints", "duckpath"},
@@ -39,8 +41,9 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
                         "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "progress", "report", "simulator", "views"},
-    "cli": VALUES | {"config", "demo", "export", "interrupts", "progress", "replay",
-                     "report", "simulator", "store", "tables_doc", "views", "warehouse"},
+    "cli": VALUES | {"config", "demo", "export", "history", "interrupts", "metrics", "progress",
+                     "replay", "report", "simulator", "store", "tables_doc", "views",
+                     "warehouse"},
     # The HTML report reads the published views (read-only), never the crawl or the store.
     "report": VALUES | {"views"},
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for

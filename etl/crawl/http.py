@@ -114,7 +114,8 @@ class Http:
             raise ConfigError("the API key contains a line break or another control character; "
                               "check ROBOFLOW_API_KEY or api.key_file (one line, the key alone)")
         redact.register(api.key.reveal())  # whatever a server echoes of it goes no further
-        self.limits = BodyLimits()
+        cap = api.max_response_mb * 1024 * 1024
+        self.limits = BodyLimits(max_body_bytes=cap, max_wire_bytes=cap)
         self.base = api.url.rstrip("/")
         self.api = api
         self.crawl = crawl
@@ -220,7 +221,7 @@ class Http:
                     "fix the certificate or, for a test server only, set api.verify_tls = false"
                 )) from None
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-                raise _Retry(Failure(None, None, _describe_io_error(exc))) from None
+                raise _Retry(Failure(None, None, _describe_io_error(exc, self.base))) from None
             finally:
                 counts.in_flight -= 1
         answer = classify(status, body, endpoint=path, params=query,
@@ -258,9 +259,10 @@ def _final_error(action: str, failure: Failure, path: str, query: dict[str, str]
     return TransientError(path, message=failure.message, **where)
 
 
-def _describe_io_error(exc: BaseException) -> str:
+def _describe_io_error(exc: BaseException, base: str) -> str:
+    host = URL(base).host or base
     if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
+        return f"{host} timed out"
     if isinstance(exc, aiohttp.ClientPayloadError):
-        return "truncated body"
-    return f"connection failed ({type(exc).__name__})"
+        return f"truncated body from {host}"
+    return f"cannot connect to {host} ({type(exc).__name__})"

@@ -689,6 +689,8 @@ def accepts(spec: Spec, value: Any) -> bool:
         return _is_number(value) and ok
     if isinstance(spec, Free):
         return True
+    if isinstance(spec, Tup):  # a fixed-length array: a list of another length is no such tuple
+        return isinstance(value, list) and len(value) == len(spec.items)
     return isinstance(value, _JSON_TYPE[type(spec)])
 
 

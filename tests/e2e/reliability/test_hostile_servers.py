@@ -5,6 +5,7 @@ pages whose ``totalImages`` lies. Each runs as a real proxy in front of the simu
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -45,7 +46,8 @@ def run(url: str, out: Path, *extra: str, log_format: str = "json",
         concurrency: int = 4) -> tuple[subprocess.CompletedProcess[bytes], int]:
     """``evals-etl export`` through ``url``; returns the process and its peak RSS in kB."""
     config = out.parent / f"{out.name}.toml"
-    config.write_text(f'workspace = "acme"\n[api]\nurl = "{url}"\nread_timeout = 10\n'
+    config.write_text(f'workspace = "acme"\n[api]\nurl = "{url}"\n'
+                      "read_timeout = 60\ntotal_timeout = 300\n"
                       f"[crawl]\nconcurrency = {concurrency}\nbackoff_base = 0.01\n"
                       "backoff_max = 0.05\nnot_done_seconds = 0.5\n")
     read, write = os.pipe()
@@ -101,7 +103,7 @@ def test_a_gateway_echoing_the_key_leaks_it_nowhere(sim: SimHandle, tmp_path: Pa
             status = ECHO_STATUSES[i % len(ECHO_STATUSES)]
             body = echo_headers(request)
             if i % 2:
-                body = '{"error": "gateway", "message": %r}' % body
+                body = json.dumps({"error": "gateway", "message": body})
             return web.Response(status=status, text=body)
         if n == 1 and i % 3 == 1:  # a 200 that is an error envelope quoting the key
             return web.json_response({"error": "rate_limited",
@@ -281,3 +283,21 @@ def test_a_key_with_a_line_break_is_a_usage_error_that_does_not_print_it(
     assert done.returncode == 2
     assert b"line break" in done.stderr and KEY.encode() not in done.stderr
     assert sim.stats.snapshot().requests == before  # caught before any request
+
+
+def test_the_standard_proxy_variables_are_honoured(sim: SimHandle, clean: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    async def forward(request: web.Request, n: int) -> None:
+        return None  # a plain forwarding proxy
+
+    with hostile_proxy(sim.url, forward) as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("NO_PROXY", "")
+        done, _ = run(sim.url, tmp_path / "via")
+        through = sum(proxy.seen.values())
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        direct, _ = run(sim.url, tmp_path / "direct")
+        bypassed = sum(proxy.seen.values()) - through
+    assert done.returncode in (0, 3) and direct.returncode in (0, 3)
+    assert through > 10 and bypassed == 0
+    assert dataset(tmp_path / "via") == dataset(clean)
