@@ -2,7 +2,8 @@
 
 Exit codes (also in the README): 0 complete; 1 unexpected; 2 usage or config error;
 3 partial (published, some panels error or unavailable); 4 authentication failed;
-5 another run holds the output folder; 6 the API stayed down (retry budget spent).
+5 another run holds the output folder; 6 the API stayed down (retry budget spent);
+7 the disk refused a write; 128 + n stopped by signal n before publishing.
 """
 
 from __future__ import annotations
