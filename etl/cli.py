@@ -77,8 +77,7 @@ def _say(line: str) -> None:
         pass
 
 
-# What add_subparsers() returns; the alias needs the quotes until Python 3.12's `type`.
-_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+_Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # add_subparsers()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -211,16 +210,10 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _record(out: Path, run: Any, metrics_file: Path | None) -> None:
-    """The run into the folder's history, and the metrics textfile if one was asked for."""
-    from etl import history, metrics
+    from etl import history
 
-    history.record(out, run)
-    if metrics_file is not None:
-        done = [r for r in history.read(out) if r.get("published")]
-        try:
-            metrics.write(metrics_file, metrics.render(run.as_dict(), done[-1] if done else None))
-        except OSError as exc:
-            _say(f"evals-etl: warning: cannot write the metrics file {metrics_file}: {exc}")
+    if (warning := history.record_run(out, run, metrics_file)) is not None:
+        _say(f"evals-etl: warning: {warning}")
 
 
 def _confidences(values: list[str] | None) -> list[int | str] | None:

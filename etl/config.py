@@ -131,16 +131,8 @@ def load(
         (raw.setdefault(section, {}) if section else raw)[name] = value
 
     key_file = raw.get("api", {}).pop("key_file", None)
-    # Stripped like the key file: a trailing newline would be an illegal header character.
-    key_value = (env.get(KEY_ENV) or "").strip() or _read_key_file(key_file, path)
     sections = {name: _build(cls, raw.pop(name, {}), name) for name, cls in _SECTIONS.items()}
-    api: ApiConfig = sections["api"]
-    if key_value:
-        api = replace(api, key=Secret(key_value))
-    elif require_key:
-        raise ConfigError(
-            f"no API key: set {KEY_ENV} or name a key file in the config ([api] key_file)"
-        )
+    api = _with_key(sections["api"], env, key_file, path, require_key)
 
     workspace = raw.pop("workspace", None)
     if not workspace or not isinstance(workspace, str):
@@ -156,6 +148,18 @@ def load(
     config = Config(workspace, api, sections["crawl"], sections["output"], log_format, full_refresh)
     _validate(config)
     return replace(config, warnings=tuple(_security_warnings(config, key_file, path)))
+
+
+def _with_key(api: ApiConfig, env: Mapping[str, str], key_file: object,
+              config_path: Path | None, require_key: bool) -> ApiConfig:
+    # Stripped like the key file: a trailing newline would be an illegal header character.
+    key_value = (env.get(KEY_ENV) or "").strip() or _read_key_file(key_file, config_path)
+    if key_value:
+        return replace(api, key=Secret(key_value))
+    if require_key:
+        raise ConfigError(
+            f"no API key: set {KEY_ENV} or name a key file in the config ([api] key_file)")
+    return api
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

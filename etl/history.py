@@ -115,3 +115,19 @@ def failed(started: datetime, exit_code: int, status: str, reason: str, run_id: 
     return RunRecord(status=status, exit_code=exit_code, started_at=_iso(started),
                      finished_at=_iso(now), seconds=round((now - started).total_seconds(), 3),
                      run_id=run_id, reason=reason, workspace=workspace)
+
+
+def record_run(out: Path, run: RunRecord, metrics_file: Path | None) -> str | None:
+    """``run`` into the folder's history, and the metrics textfile if one was asked for;
+    returns a warning when the textfile could not be written."""
+    from etl import metrics
+
+    record(out, run)
+    if metrics_file is None:
+        return None
+    done = [r for r in read(out) if r.get("published")]
+    try:
+        metrics.write(metrics_file, metrics.render(run.as_dict(), done[-1] if done else None))
+    except OSError as exc:
+        return f"cannot write the metrics file {metrics_file}: {exc.strerror or exc}"
+    return None

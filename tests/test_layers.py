@@ -28,7 +28,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "config": {"errors"},
     "progress": {"redact"},
     "interrupts": set(),
-    "history": VALUES,
+    "history": VALUES | {"metrics"},
     "metrics": set(),
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
@@ -62,7 +62,8 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
                "report/data.py"},
     "adbc_driver_manager": {"warehouse/load.py"},
     "adbc_driver_postgresql": set(),  # loaded by name from the dialect, never imported
-    "pyarrow.parquet": {"store/archive.py", "store/journal.py", "store/merge.py", "store/publish.py",
+    "pyarrow.parquet": {"store/archive.py", "store/journal.py", "store/snapshots.py",
+                        "store/snapfiles.py", "store/repair.py", "store/merge.py", "store/publish.py",
                         "store/writer.py"},
     "socket": {"store/runlock.py"},  # the hostname, for the lock's message
     "requests": set(),

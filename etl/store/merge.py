@@ -19,9 +19,6 @@ snapshot. The copy is checked against the SHA-256 the previous manifest recorded
 
 from __future__ import annotations
 
-import errno
-import fcntl
-import hashlib
 import os
 import shutil
 import tempfile
@@ -37,14 +34,13 @@ from etl.errors import PublishError
 from etl.panels import PanelRequest
 from etl.schemas import TABLES, Table
 from etl.store.commit import Commit
+from etl.store.files import file_digest, private_copy
 from etl.store.journal import resumed_files
 from etl.store.layout import DATA_FILE, LINK
 from etl.store.writer import conform, staged_files
 
 __all__ = ["DATA_FILE", "Merge", "SnapshotDamaged", "file_digest", "private_copy"]
 
-FICLONE = 0x40049409  # Linux ioctl: share the blocks of another file, copy-on-write
-COPY_CHUNK = 1 << 20
 ROW_GROUP_ROWS = 122_880
 MERGE_MEMORY = "256MB"  # DuckDB spills the sort to the staging folder beyond this
 
@@ -68,37 +64,6 @@ class SnapshotDamaged(PublishError):
             "of the snapshot still holds (rows only that file held, such as evals deleted "
             "upstream, are lost); or put an intact copy back from a backup (the older snapshots "
             "under snapshots/ hold earlier versions of each table)")
-
-
-def file_digest(path: Path) -> tuple[int, str]:
-    """Size and SHA-256 of a file, as manifests record them."""
-    with open(path, "rb") as fh:
-        digest = hashlib.file_digest(fh, "sha256")
-        return os.fstat(fh.fileno()).st_size, digest.hexdigest()
-
-
-def private_copy(source: Path, target: Path) -> tuple[int, str]:
-    """``target`` as a copy of ``source`` that shares no inode with it; returns size and SHA-256.
-
-    A reflink clone where the filesystem has them (btrfs, XFS, bcachefs: no block duplicated
-    until one side is written, and then only that side changes), else a byte copy.
-    """
-    digest = hashlib.sha256()
-    with open(source, "rb") as src, open(target, "xb") as dst:
-        try:
-            fcntl.ioctl(dst.fileno(), FICLONE, src.fileno())
-            cloned = True
-        except OSError as exc:
-            if exc.errno not in (errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL,
-                                 errno.ENOSYS, errno.EPERM, errno.EBADF):
-                raise
-            cloned = False
-        while chunk := src.read(COPY_CHUNK):
-            digest.update(chunk)
-            if not cloned:
-                dst.write(chunk)
-        size = src.tell()
-    return size, digest.hexdigest()
 
 
 def _cols(names: Iterable[str]) -> str:
