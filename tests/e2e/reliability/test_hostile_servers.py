@@ -32,12 +32,14 @@ def sim() -> Iterator[SimHandle]:
         yield handle
 
 
-# The export in-process, then its own peak RSS, written to a pipe of its own.
+# The export in-process, then its own peak RSS, written to a pipe of its own. VmHWM, not
+# ru_maxrss: Linux carries a forking parent's (the test worker's) ru_maxrss over into the child.
 MEASURED = """
-import os, resource, sys
+import os, sys
 from etl.cli import main
 code = main(sys.argv[1:])
-os.write(int(os.environ["PEAK_FD"]), str(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss).encode())
+hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM:")][0].split()[1]
+os.write(int(os.environ["PEAK_FD"]), hwm.encode())
 sys.exit(code)
 """
 
