@@ -28,6 +28,8 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "config": {"errors"},
     "progress": {"redact"},
     "interrupts": set(),
+    "folders": {"errors"},
+    "health": set(),
     "history": VALUES | {"metrics"},
     "metrics": set(),
     "normalize": VALUES,
@@ -41,7 +43,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
                         "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "progress", "report", "simulator", "views"},
-    "cli": VALUES | {"config", "demo", "export", "history", "interrupts", "metrics", "progress",
+    "cli": VALUES | {"config", "folders", "health", "demo", "export", "history", "interrupts", "metrics", "progress",
                      "replay", "report", "simulator", "store", "tables_doc", "views",
                      "warehouse"},
     # The HTML report reads the published views (read-only), never the crawl or the store.
@@ -49,7 +51,8 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for
     "__main__": {"cli"},
 }
-PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize", "duckpath"}
+PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize", "duckpath",
+              "health"}
 PURE_MODULES = {"crawl/plan.py", "crawl/ledger.py", "crawl/retry.py", "crawl/pager.py",
                 "simulator/workspace.py", "simulator/common.py", "simulator/metrics.py",
                 "simulator/images.py", "simulator/truth.py", "report/model.py",

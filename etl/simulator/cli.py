@@ -13,7 +13,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from etl.simulator.server import serve
 from etl.simulator.workspace import FAULT_KINDS, READINGS, SimOptions, SimWorkspace, generate
 
 _DEFAULTS = SimOptions()
@@ -160,6 +159,8 @@ async def _serve(options: SimOptions, host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    from etl.simulator.server import serve  # aiohttp's server half: only when serving
+
     async with serve(options, host=host, port=port) as sim:
         evals = len(sim.workspace.evals)
         print(f"simulated Roboflow API at {sim.url}  workspace {options.workspace!r}  "
