@@ -31,6 +31,8 @@ EXIT_AUTH = 4
 EXIT_LOCKED = 5
 EXIT_API_DOWN = 6
 EXIT_STORAGE = 7
+EXIT_CHECK_FAILED = 8  # status --check found the export unhealthy; doctor found a failing check
+EXIT_REGRESSION = 9  # check found a regression (a model worse than its baseline)
 
 
 class EtlError(Exception):
