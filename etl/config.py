@@ -90,6 +90,24 @@ class OutputConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    # A partial run is healthy when only "unavailable" panels made it partial ("never",
+    # "unavailable" or "always"); `status --check` and the pings judge by it.
+    accept_partial: str = "unavailable"
+    max_age_hours: float | None = None  # `status --check` fails past it (--max-age overrides)
+
+
+@dataclass(frozen=True)
+class PingConfig:
+    # Healthchecks style: `url` alone means url/start, url and url/fail; or give each.
+    url: str = ""
+    start: str = ""
+    success: str = ""
+    failure: str = ""
+    timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True)
 class Config:
     workspace: str
     api: ApiConfig = ApiConfig()
@@ -97,11 +115,14 @@ class Config:
     output: OutputConfig = OutputConfig()
     log_format: LogFormat = "auto"
     full_refresh: bool = False
+    health: HealthConfig = HealthConfig()
+    ping: PingConfig = PingConfig()
     # Said once per run: an unencrypted API URL, TLS checks off, a key file others can read.
     warnings: tuple[str, ...] = ()
 
 
-_SECTIONS: dict[str, type] = {"api": ApiConfig, "crawl": CrawlConfig, "output": OutputConfig}
+_SECTIONS: dict[str, type] = {"api": ApiConfig, "crawl": CrawlConfig, "output": OutputConfig,
+                              "health": HealthConfig, "ping": PingConfig}
 
 
 def load(
@@ -145,9 +166,18 @@ def load(
         raise ConfigError("full_refresh must be true or false")
     if raw:
         raise ConfigError(f"unknown config keys: {', '.join(sorted(raw))}")
-    config = Config(workspace, api, sections["crawl"], sections["output"], log_format, full_refresh)
+    config = Config(workspace, api, sections["crawl"], sections["output"], log_format,
+                    full_refresh, sections["health"], sections["ping"])
     _validate(config)
     return replace(config, warnings=tuple(_security_warnings(config, key_file, path)))
+
+
+def health(path: Path | None) -> HealthConfig:
+    """The ``[health]`` section alone: ``status`` needs no workspace or key to judge a folder."""
+    raw = _read_toml(path) if path else {}
+    config = Config("-", health=_build(HealthConfig, raw.get("health", {}), "health"))
+    _validate(config)
+    return config.health
 
 
 def _with_key(api: ApiConfig, env: Mapping[str, str], key_file: object,
@@ -321,6 +351,13 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"workspace {config.workspace!r} is not a workspace slug")
     if not config.api.url.startswith(("http://", "https://")):
         raise ConfigError(f"api.url must be an http(s) URL, not {config.api.url!r}")
+    if config.health.accept_partial not in ("never", "unavailable", "always"):
+        raise ConfigError('health.accept_partial must be "never", "unavailable" or "always", '
+                          f"not {config.health.accept_partial!r}")
+    for name in ("url", "start", "success", "failure"):
+        value = getattr(config.ping, name)
+        if value and not value.startswith(("http://", "https://")):
+            raise ConfigError(f"ping.{name} must be an http(s) URL")  # never echo it: a capability
 
 
 WAREHOUSE_ENV = "EVALS_ETL_WAREHOUSE_URI"

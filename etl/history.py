@@ -9,6 +9,7 @@ a log (``O_APPEND``); a torn last line (power cut) is skipped when reading.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 from collections.abc import Mapping
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
     from etl.export import RunSummary
 
 HISTORY = Path("state") / "history.jsonl"
+# A little room kept for the record of a run that a full disk stopped: freed to write that
+# line (the one moment it matters), made again by the next run that has room.
+RESERVE = Path("state") / "history.reserve"
+RESERVE_BYTES = 64 * 1024
 KEEP_LINES = 1000  # a few years of nightly runs; older lines are dropped when it grows past 2x
 
 
@@ -41,6 +46,7 @@ class RunRecord:
     requests: int | None = None
     retries: int | None = None
     units: Mapping[str, int] = field(default_factory=dict)  # by panel state
+    listing_complete: bool | None = None  # None: the run never got a listing
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "units": dict(self.units)}
@@ -54,16 +60,34 @@ def record(out: Path, run: RunRecord) -> bool:
     if not (path.parent / "lock").exists():  # never ours: write nothing into it
         return False
     line = (json.dumps(run.as_dict(), default=str, ensure_ascii=False) + "\n").encode()
+    reserve = Path(out) / RESERVE
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        _append(path, line)
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC or not reserve.exists():
+            return False
         try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
+            reserve.unlink()
+            _append(path, line)
+        except OSError:
+            return False
+        return True  # no reserve again until a run finds room for it
+    try:
         _trim(path)
+        if not reserve.exists():
+            reserve.write_bytes(b"\0" * RESERVE_BYTES)
     except OSError:
-        return False
+        reserve.unlink(missing_ok=True)  # a torn reserve is no reserve; the line is written
     return True
+
+
+def _append(path: Path, line: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        if os.write(fd, line) != len(line):
+            raise OSError(errno.ENOSPC, "short write")
+    finally:
+        os.close(fd)
 
 
 def read(out: Path, limit: int | None = None) -> list[dict[str, Any]]:
@@ -105,7 +129,8 @@ def finished(started: datetime, summary: RunSummary, workspace: str) -> RunRecor
         run_id=summary.run_id, reason=next(iter(summary.problems), None), mode=summary.mode,
         published=True, workspace=workspace, evals_listed=summary.evals_listed,
         evals_exported=summary.evals_exported, requests=summary.requests,
-        retries=summary.retries, units=dict(summary.states))
+        retries=summary.retries, units=dict(summary.states),
+        listing_complete=not any(p.startswith("listing incomplete") for p in summary.problems))
 
 
 def failed(started: datetime, exit_code: int, status: str, reason: str, run_id: str | None,

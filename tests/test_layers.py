@@ -42,7 +42,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "export": VALUES | {"config", "crawl", "interrupts", "normalize", "progress", "staging",
                         "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
-    "demo": VALUES | {"config", "export", "progress", "report", "simulator", "views"},
+    "demo": VALUES | {"config", "export", "history", "progress", "report", "simulator", "views"},
     "cli": VALUES | {"config", "folders", "health", "demo", "export", "history", "interrupts", "metrics", "progress",
                      "replay", "report", "simulator", "store", "tables_doc", "views",
                      "warehouse"},

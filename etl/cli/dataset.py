@@ -9,6 +9,7 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+from etl import folders
 from etl.cli.common import Commands, folder, say, unpublished
 from etl.errors import EXIT_USAGE, EtlError
 
@@ -41,7 +42,7 @@ def register(sub: Commands) -> None:
 
 def _add_report(sub: Commands) -> None:
     report = sub.add_parser("report", help="an offline HTML report of the published dataset")
-    report.add_argument("--out", type=Path, required=True, help="the output folder to read")
+    report.add_argument("--out", type=folder, required=True, help="the output folder to read")
     report.add_argument("--to", type=Path, help="the report's folder (default OUT/report)")
     report.add_argument("--project", dest="projects", action="append", default=[],
                         metavar="P", help="only this project's evals (repeatable)")
@@ -51,6 +52,7 @@ def _add_report(sub: Commands) -> None:
 
 
 def _views(args: argparse.Namespace) -> int:
+    folders.check_readable(args.out)
     from etl import views
     from etl.errors import PublishError
     from etl.store import publish
@@ -125,6 +127,7 @@ def _inside(tables: Path, snapshots: Path) -> bool:
 
 
 def _query(args: argparse.Namespace) -> int:
+    folders.check_readable(args.out)
     from etl import views
 
     with ExitStack() as stack:
@@ -142,6 +145,7 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _load(args: argparse.Namespace) -> int:
+    folders.check_readable(args.out)
     from etl import config as config_module
     from etl import warehouse
 
@@ -154,6 +158,7 @@ def _load(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    folders.check_readable(args.out)
     from etl.report import build_report
 
     result = build_report(args.out, args.to, projects=args.projects, eval_ids=args.eval_ids)

@@ -60,7 +60,7 @@ def _export(args: argparse.Namespace) -> int:
     import anyio
 
     from etl import config as config_module
-    from etl import history
+    from etl import folders, history
     from etl.export import run_export
     from etl.progress import Reporter, resolve_format
 
@@ -77,6 +77,7 @@ def _export(args: argparse.Namespace) -> int:
         "full_refresh": args.full_refresh,
     }
     cfg = config_module.load(args.config, overrides=overrides)
+    folders.check_writable(cfg.output.out)  # before any request: a bad --out costs nothing
     reporter = Reporter(resolve_format(cfg.log_format, sys.stderr))
     for warning in cfg.warnings:
         reporter.event(warning, level="warning", event="security")

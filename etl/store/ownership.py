@@ -37,7 +37,7 @@ from etl.store import layout, publish
 
 FORMAT = 1
 # What a run keeps in OUT/state (the lock; the run history, etl.history).
-STATE_FILES = frozenset({"lock", "history.jsonl", "history.jsonl.tmp"})
+STATE_FILES = frozenset({"lock", "history.jsonl", "history.jsonl.tmp", "history.reserve"})
 # What may be in a folder evals-etl has never written to without making it someone else's.
 EMPTY_ENOUGH = layout.OS_LITTER | {"lost+found", ".Spotlight-V100", ".Trashes", ".fseventsd"}
 

@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from etl import history
 from etl.crashpoints import ENV as CRASH_ENV
-from etl.errors import EXIT_STORAGE
+from etl.errors import EXIT_CHECK_FAILED, EXIT_STORAGE
 from etl.simulator import SimHandle
 from etl.store import publish
 from tests.support.runs import dataset, simulator
@@ -122,6 +123,13 @@ def test_a_disk_that_fills_at_each_phase_stops_the_run_and_keeps_the_published_s
     assert "no space left on device" in err and str(out) in err
     assert "Traceback" not in err
     assert publish.current_snapshot(out) == published
+    # On record although the disk is full (the history's reserve made room for the line),
+    # and the health check says why.
+    last = history.read(out)[-1]
+    assert (last["exit_code"], last["published"]) == (EXIT_STORAGE, False)
+    check = subprocess.run([sys.executable, "-m", "etl", "status", "--out", str(out), "--check"],
+                           cwd=ROOT, capture_output=True, text=True, check=False, timeout=60)
+    assert check.returncode == EXIT_CHECK_FAILED and "no space left on device" in check.stdout
     assert dataset(out) == reference
     filler.unlink()
     _run(sim, out)
