@@ -21,8 +21,9 @@ from etl import interrupts, views
 from etl.config import Config
 from etl.crawl import ledger
 from etl.crawl.engine import CrawlResult, crawl
+from etl.crawl.preview import Preview, preview
 from etl.crawl.resume import Resumable
-from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, StorageError
+from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, ConfigError, StorageError
 from etl.normalize import listing_batch
 from etl.panels import PanelRequest
 from etl.progress import Reporter, aggregate
@@ -115,6 +116,18 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
             # "unavailable" and an incomplete listing are retried next run: warnings.
             reporter.event(problem, level="error" if problem.startswith("error") else "warning")
         return summary
+
+
+async def dry_run(config: Config) -> Preview:
+    """What ``run_export`` would fetch, from list requests alone; writes nothing anywhere."""
+    out = config.output.out
+    marker = ownership.read_marker(out) if out.is_dir() else None
+    if marker is not None and marker.workspace != config.workspace:
+        raise ConfigError(f"{out} holds the export of workspace {marker.workspace!r}, not "
+                          f"{config.workspace!r}: a run would refuse it; use another --out")
+    previous = None if config.full_refresh or not out.is_dir() else \
+        publish.read_previous_state(out)
+    return await preview(config, previous)
 
 
 def _publish(out: Path, commit: publish.Commit, config: Config, reporter: Reporter) -> Path:

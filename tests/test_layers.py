@@ -30,6 +30,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "interrupts": set(),
     "folders": {"errors"},
     "health": set(),
+    "pings": {"redact"},
     "history": VALUES | {"metrics"},
     "metrics": set(),
     "normalize": VALUES,
@@ -43,7 +44,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
                         "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "history", "progress", "report", "simulator", "views"},
-    "cli": VALUES | {"config", "folders", "health", "demo", "export", "history", "interrupts", "metrics", "progress",
+    "cli": VALUES | {"config", "folders", "health", "pings", "demo", "export", "history", "interrupts", "metrics", "progress",
                      "replay", "report", "simulator", "store", "tables_doc", "views",
                      "warehouse"},
     # The HTML report reads the published views (read-only), never the crawl or the store.
@@ -70,7 +71,7 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
                         "store/writer.py"},
     "socket": {"store/runlock.py"},  # the hostname, for the lock's message
     "requests": set(),
-    "urllib.request": set(),
+    "urllib.request": {"pings.py"},  # a monitoring ping is one small POST, not the crawl
 }
 ENVIRONMENT_READERS = {"config.py", "crashpoints.py", "simulator/cli.py"}
 

@@ -10,6 +10,7 @@ from typing import Any
 
 from etl.cli.common import Commands, ending, folder, say
 from etl.errors import EXIT_USAGE
+from etl.pings import Pings
 
 
 def register(sub: Commands) -> None:
@@ -39,6 +40,8 @@ def _add_export(sub: Commands) -> None:
                         "(--no-full-refresh undoes the config's full_refresh = true)")
     export.add_argument("--deadline", type=float, metavar="SECONDS",
                         help="stop starting new work after this many seconds; publish what is complete")
+    export.add_argument("--dry-run", action="store_true",
+                        help="list the workspace and print the plan; fetch and write nothing")
     export.add_argument("--log-format", choices=["auto", "text", "json"])
     export.add_argument("--metrics-file", type=Path, metavar="PATH",
                         help="write a Prometheus textfile of the run there (atomically)")
@@ -79,19 +82,26 @@ def _export(args: argparse.Namespace) -> int:
     cfg = config_module.load(args.config, overrides=overrides)
     folders.check_writable(cfg.output.out)  # before any request: a bad --out costs nothing
     reporter = Reporter(resolve_format(cfg.log_format, sys.stderr))
+    if args.dry_run:
+        return _dry_run(cfg, reporter)
     for warning in cfg.warnings:
         reporter.event(warning, level="warning", event="security")
+    pings = Pings.of(cfg.ping.url, cfg.ping.start, cfg.ping.success, cfg.ping.failure,
+                     cfg.ping.timeout_seconds)
+    _ping(pings, "start", f"evals-etl export of {cfg.workspace} started", reporter)
     started = datetime.now(UTC)
     try:
         summary = anyio.run(run_export, cfg, reporter)
     except BaseException as exc:
         code, status, reason = ending(exc)
         if code != EXIT_USAGE:  # a refused folder (not ours, another workspace's) stays untouched
-            _record(cfg.output.out, history.failed(started, code, status, reason,
-                                                   reporter.run_id, cfg.workspace),
-                    args.metrics_file)
+            _record(cfg, history.failed(started, code, status, reason, reporter.run_id,
+                                        cfg.workspace), args.metrics_file, pings, reporter)
+        else:
+            _ping(pings, "failure", reason, reporter)
         raise
-    _record(cfg.output.out, history.finished(started, summary, cfg.workspace), args.metrics_file)
+    _record(cfg, history.finished(started, summary, cfg.workspace), args.metrics_file, pings,
+            reporter)
     reporter.event(summary.line(), event="finished", status=summary.status,
                    exit_code=summary.exit_code, run_id=summary.run_id, mode=summary.mode,
                    evals_listed=summary.evals_listed, evals_exported=summary.evals_exported,
@@ -99,11 +109,42 @@ def _export(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
-def _record(out: Path, run: Any, metrics_file: Path | None) -> None:
-    from etl import history
+def _dry_run(cfg: Any, reporter: Any) -> int:
+    import anyio
 
-    if (warning := history.record_run(out, run, metrics_file)) is not None:
+    from etl.export import dry_run
+
+    plan = anyio.run(dry_run, cfg)
+    for warning in plan.warnings:
+        reporter.event(warning, level="warning", event="listing")
+    lines = plan.lines()
+    if reporter.fmt == "json":
+        reporter.event(lines[0], event="dry_run", mode=plan.mode, evals_listed=plan.evals_listed,
+                       listing_complete=plan.listing_complete, evals=plan.evals,
+                       units=plan.units, requests_at_least=plan.requests_at_least,
+                       list_requests=plan.list_requests)
+    else:
+        print("\n".join(lines))
+    return 0
+
+
+def _record(cfg: Any, run: Any, metrics_file: Path | None, pings: Pings,
+            reporter: Any) -> None:
+    """The run into the folder's history (and metrics file), then the success or failure
+    ping, judged as ``status --check`` would judge it (without the age limit)."""
+    from etl import health, history
+
+    if (warning := history.record_run(cfg.output.out, run, metrics_file)) is not None:
         say(f"evals-etl: warning: {warning}")
+    verdict = health.verdict([run.as_dict()], datetime.now(UTC),
+                             accept_partial=cfg.health.accept_partial)
+    line = f"{run.status} (exit {run.exit_code}): {run.reason or verdict.reason}"
+    _ping(pings, "success" if verdict.healthy else "failure", line, reporter)
+
+
+def _ping(pings: Pings, which: str, message: str, reporter: Any) -> None:
+    if (warning := pings.send(which, message)) is not None:
+        reporter.event(warning, level="warning", event="ping")
 
 
 def _confidences(values: list[str] | None) -> list[int | str] | None:
