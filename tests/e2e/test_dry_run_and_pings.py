@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -77,9 +78,9 @@ def test_a_dry_run_lists_only_and_leaves_the_folder_byte_for_byte(
 
 
 class _Monitor(BaseHTTPRequestHandler):
-    seen: list[tuple[str, dict[str, str], str]] = []
+    seen: ClassVar[list[tuple[str, dict[str, str], str]]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's spelling)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         self.seen.append((self.path, dict(self.headers), body))
         self.send_response(200)
