@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from etl.simulator.common import ALPHABET, CLASS_WORDS, SPLITS, rng_for
-from etl.simulator.metrics import absent, point, split_curve
+from etl.simulator.metrics import absent, miss_weights, point, split_curve
 
 if TYPE_CHECKING:
     from etl.simulator.workspace import SimEval
@@ -109,15 +109,22 @@ def image(ev: SimEval, index: int, confidence: int) -> dict[str, Any]:
     background = len(ev.classes)
     cells: dict[tuple[int, int], int] = {}
     for cls in shown:
-        for _ in range(base.randint(0, 4)):  # ground-truth objects: found or missed
-            cell = (cls, cls) if rng.random() < at["recall"] else (cls, background)
+        # Ground-truth objects: found, or else taken for another class or missed, in the
+        # proportions of the confusion matrix's row for this split and confidence (so the
+        # pairs an image shows are pairs the matrix has, at about its rates).
+        columns, weights = miss_weights(ev, split, confidence, cls)
+        for _ in range(base.randint(0, 4)):
+            hit = rng.random() < at["recall"]
+            cell = (cls, cls if hit else rng.choices(columns, weights)[0])
             cells[cell] = cells.get(cell, 0) + 1
         for _ in range(rng.randint(0, 3)):  # extra predictions: some are false positives
             if rng.random() > at["precision"]:
                 cells[(background, cls)] = cells.get((background, cls), 0) + 1
+    # Detection counting: a wrong class is a false positive of the predicted class and a
+    # false negative of the actual one, as in the matrix (last row FP, last column FN).
     tp = sum(n for (a, p), n in cells.items() if a == p)
-    fp = sum(n for (a, _), n in cells.items() if a == background)
-    fn = sum(n for (_, p), n in cells.items() if p == background)
+    fp = sum(n for (a, p), n in cells.items() if a != p and p != background)
+    fn = sum(n for (a, p), n in cells.items() if a != p and a != background)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

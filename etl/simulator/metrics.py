@@ -187,17 +187,38 @@ def performance_by_class(ev: SimEval, split: str) -> dict[str, Any]:
     return {"taskType": ev.task_type, "split": split, "classes": rows}
 
 
+def miss_weights(ev: SimEval, split: str, confidence: int,
+                 cls: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Where a missed object of class index ``cls`` goes: the matrix row's other columns
+    (background last) and their counts, for per-image confusions drawn at the matrix's rates."""
+    row = _split_matrix(ev, split, confidence)[cls]
+    columns = tuple(j for j in range(len(row)) if j != cls and row[j] > 0)
+    if not columns:  # a row with no misses in the matrix: a miss is a missed object
+        return (len(ev.classes),), (1,)
+    return columns, tuple(row[j] for j in columns)
+
+
 def _split_matrix(ev: SimEval, split: str, confidence: int) -> list[list[int]]:
-    k = len(ev.classes)
+    return _matrix(ev.seed, ev.eval_id, split, confidence, ev.classes, ev.split_sizes,
+                   ev.task_type)
+
+
+@lru_cache(maxsize=4096)
+def _matrix(seed: int, eval_id: str, split: str, confidence: int, classes: tuple[str, ...],
+            split_sizes: tuple[int, int, int], task_type: str) -> list[list[int]]:
+    """One split's matrix; cached, as every image of the split reads its rows (treat as
+    read-only: callers copy before changing it)."""
+    k = len(classes)
     matrix = [[0] * (k + 1) for _ in range(k + 1)]
-    size = ev.split_sizes[SPLITS.index(split)]
+    size = split_sizes[SPLITS.index(split)]
     if size == 0:
         return matrix
-    rng = rng_for(ev.seed, ev.eval_id, "matrix", split, confidence)
-    scale = 900 if ev.task_type == SEMSEG else 1  # semantic segmentation counts pixels
-    at = point(split_curve(ev, split), confidence / 100)
-    for i, cls in enumerate(ev.classes):
-        if cls in absent(ev, split):
+    rng = rng_for(seed, eval_id, "matrix", split, confidence)
+    scale = 900 if task_type == SEMSEG else 1  # semantic segmentation counts pixels
+    at = point(_curve(seed, eval_id, split, None), confidence / 100)
+    gone = _absent(seed, eval_id, split, classes)
+    for i, cls in enumerate(classes):
+        if cls in gone:
             continue
         instances = round(size * rng.uniform(0.3, 3.0) * scale)
         hit = round(instances * at["recall"])

@@ -216,6 +216,25 @@ def _make_projects(options: SimOptions, rng: random.Random) -> tuple[SimProject,
             slug=slug, name=word.replace("-", " ").title(), type=kind,
             versions=options.versions, classes=tuple(classes), listed=i < options.projects,
             created=round(1_700_000_000 + rng.uniform(0, 3e7), 3)))
+    return _with_cars_and_trucks(projects, options)
+
+
+# Always two classes of the first detection project, so the documented "cars taken for
+# trucks" question (docs/views.md) has rows in every default workspace, the demo's included.
+CONFUSED_PAIR = ("car", "truck")
+
+
+def _with_cars_and_trucks(projects: list[SimProject],
+                          options: SimOptions) -> tuple[SimProject, ...]:
+    """After every draw, so the rest of the workspace is what the seed made it."""
+    first = next((i for i, p in enumerate(projects)
+                  if p.listed and p.type != "semantic-segmentation"), None)
+    if options.hostile_names or first is None or len(projects[first].classes) < 3:
+        return tuple(projects)
+    classes = projects[first].classes
+    rest = [c for c in classes if c not in CONFUSED_PAIR]
+    kept = rest[len(rest) - (len(classes) - 2):]  # the tail: AWKWARD_CLASS stays last
+    projects[first] = replace(projects[first], classes=(*CONFUSED_PAIR, *kept))
     return tuple(projects)
 
 

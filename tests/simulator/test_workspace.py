@@ -200,9 +200,37 @@ def test_image_pages_tile_the_split(ws: SimWorkspace) -> None:
         cells = im["confusion"]
         assert all(0 <= a < classes and 0 <= p < classes and n > 0 for a, p, n in cells)
         stats = im["stats"]
+        # A wrong class counts twice, as in the matrix: an FP of the predicted class and an
+        # FN of the actual one (the old expectation, background only, predates class pairs).
+        bg = classes - 1
         assert stats["truePositives"] == sum(n for a, p, n in cells if a == p)
-        assert stats["falsePositives"] == sum(n for a, _, n in cells if a == classes - 1)
-        assert stats["falseNegatives"] == sum(n for _, p, n in cells if p == classes - 1)
+        assert stats["falsePositives"] == sum(n for a, p, n in cells if a != p and p != bg)
+        assert stats["falseNegatives"] == sum(n for a, p, n in cells if a != p and a != bg)
+
+
+def test_image_confusions_follow_the_matrices(ws: SimWorkspace) -> None:
+    """Class-to-class pairs exist on images, and only where the split's matrix has them."""
+    pairs = Counter[str]()
+    for ev in done(ws, "object-detection-like")[:6]:
+        background = len(ev.classes)
+        for split in SPLITS:
+            matrix = ws.panel_body(ev, "confusion-matrix", split, 20)["matrix"]
+            for im in ws.iter_images(ev, split, 20):
+                for a, p, n in im["confusion"]:
+                    assert a == background or matrix[a][p] > 0, (ev.eval_id, split, a, p)
+                    pairs["class" if background not in (a, p) and a != p else "other"] += n
+    assert pairs["class"] > 0.02 * pairs["other"]
+
+
+def test_the_first_detection_project_confuses_cars_and_trucks() -> None:
+    ws = generate(SimOptions(seed=7))
+    first = next(p for p in ws.projects if p.type != "semantic-segmentation")
+    assert first.classes[:2] == ("car", "truck")
+    seen = 0
+    for ev in ws.select(project=first.slug, status="done"):
+        for im in ws.iter_images(ev, "all", 20):
+            seen += sum(n for a, p, n in im["confusion"] if (a, p) == (0, 1))
+    assert seen > 0
 
 
 def test_confidence_changes_numbers_not_structure(ws: SimWorkspace) -> None:
