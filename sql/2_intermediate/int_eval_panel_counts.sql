@@ -1,7 +1,27 @@
 -- grain: one row per evaluation that has panel_status rows (eval_id).
--- purpose: how many of an evaluation's panel units ended in each state.
+-- purpose: how many of an evaluation's panel units (requests: a panel per split and
+--          confidence variant) ended in each state, and how many whole panels are complete.
 with panel_status as (
     select * from panel_status
+),
+
+per_panel as (
+    -- a panel (an endpoint, `get` included) is complete when every unit of it is ok
+    select
+        eval_id,
+        panel,
+        min(case when state = 'ok' then 1 else 0 end) = 1 as all_ok
+    from panel_status
+    group by eval_id, panel
+),
+
+panels as (
+    select
+        eval_id,
+        count(*) as app_panels_total,
+        count(*) filter (where all_ok) as app_panels_ok
+    from per_panel
+    group by eval_id
 ),
 
 counted as (
@@ -15,6 +35,15 @@ counted as (
         count(*) filter (where state = 'error') as panels_error
     from panel_status
     group by eval_id
+),
+
+joined as (
+    select
+        counted.*,
+        panels.app_panels_total,
+        panels.app_panels_ok
+    from counted
+    inner join panels on panels.eval_id = counted.eval_id
 )
 
-select * from counted
+select * from joined

@@ -24,8 +24,12 @@ panel_counts as (
     select * from int_eval_panel_counts
 ),
 
+labelled as (
+    select * from int_evals_labelled
+),
+
 test_split as (
-    select eval_id, task_type, map50_95
+    select eval_id, map50_95
     from split_metrics
     where split = 'test'
 ),
@@ -59,11 +63,15 @@ summarized as (
         evaluations.eval_id,
         evaluations.project,
         evaluations.version_id,
-        try_cast(evaluations.version_id as integer) as version_number,
+        -- digits only (at most 9, an integer): a version id that is not a number has none
+        case
+            when regexp_matches(evaluations.version_id, '^[0-9]{1,9}$')
+                then cast(evaluations.version_id as integer)
+        end as version_number,
         evaluations.model_id,
         evaluations.model_url,
         evaluations.status,
-        coalesce(evaluations.task_type, test_split.task_type) as task_type,
+        labelled.task_type,
         evaluations.created_at,
         evaluations.listed,
         evaluations.map,
@@ -85,8 +93,18 @@ summarized as (
         coalesce(panel_counts.panels_unavailable, 0) as panels_unavailable,
         coalesce(panel_counts.panels_not_materialized, 0) as panels_not_materialized,
         coalesce(panel_counts.panels_error, 0) as panels_error,
-        evaluations.app_url
+        evaluations.app_url,
+        -- added in 0.2; the columns above are kept as they were, for compatibility
+        evaluations.map as map50,  -- `map` is mAP@0.5: the same figure, named as elsewhere
+        coalesce(panel_counts.app_panels_total, 0) as app_panels_total,
+        coalesce(panel_counts.app_panels_ok, 0) as app_panels_ok,
+        coalesce(panel_counts.panels_total, 0) as panel_units_total,
+        coalesce(panel_counts.panels_ok, 0) as panel_units_ok,
+        labelled.count_unit,
+        labelled.is_latest_in_project,
+        labelled.is_latest_in_version
     from evaluations
+    left join labelled on labelled.eval_id = evaluations.eval_id
     left join test_split on test_split.eval_id = evaluations.eval_id
     left join class_counts on class_counts.eval_id = evaluations.eval_id
     left join confusion_class_counts on confusion_class_counts.eval_id = evaluations.eval_id

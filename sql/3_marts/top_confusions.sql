@@ -6,8 +6,8 @@ with cells as (
     select * from int_confusion_cells_named
 ),
 
-evaluations as (
-    select * from evaluations
+labelled as (
+    select * from int_evals_labelled
 ),
 
 mistakes as (
@@ -20,8 +20,8 @@ ranked as (
     select
         mistakes.workspace,
         mistakes.eval_id,
-        evaluations.project,
-        evaluations.version_id,
+        labelled.project,
+        labelled.version_id,
         mistakes.split,
         mistakes.confidence,
         mistakes.confidence_threshold,
@@ -33,9 +33,17 @@ ranked as (
         mistakes.predicted_class,
         mistakes.cell_kind,
         mistakes.count,
-        mistakes.share_of_actual
+        mistakes.share_of_actual,
+        -- added in 0.2
+        coalesce(labelled.count_unit, 'instances') as count_unit,
+        -- the server's default variant (confidence NULL) when exported, else the lowest asked
+        coalesce(mistakes.confidence, -1) = min(coalesce(mistakes.confidence, -1)) over (
+            partition by mistakes.eval_id
+        ) as is_default_variant,
+        coalesce(labelled.is_latest_in_project, false) as is_latest_in_project,
+        coalesce(labelled.is_latest_in_version, false) as is_latest_in_version
     from mistakes
-    left join evaluations on evaluations.eval_id = mistakes.eval_id
+    left join labelled on labelled.eval_id = mistakes.eval_id
 )
 
 select * from ranked

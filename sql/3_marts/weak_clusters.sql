@@ -1,51 +1,48 @@
 -- grain: one row per underperforming embedding cluster (eval_id, confidence, cluster_id).
 -- purpose: clusters whose mean F1 is below their evaluation's image-weighted mean F1;
---          gap = how far below.
-with vector_clusters as (
-    select * from vector_clusters
+--          gap = how far below. HDBSCAN's noise (-1) is no cluster: it is left out here
+--          (int_clusters_compared has every cluster, noise included).
+with clusters as (
+    select * from int_clusters_compared
 ),
 
-evaluations as (
-    select * from evaluations
-),
-
-with_eval_mean as (
-    select
-        *,
-        -- weighting cluster means by their image counts gives the mean per-image F1
-        sum(f1_mean * num_images) over per_eval
-            / nullif(sum(num_images) filter (where f1_mean is not null) over per_eval, 0)
-            as eval_f1_mean
-    from vector_clusters
-    window per_eval as (partition by eval_id, confidence)
+labelled as (
+    select * from int_evals_labelled
 ),
 
 weak as (
+    select * from clusters
+    where f1_mean < eval_f1_mean and not is_noise
+),
+
+ranked as (
     select
-        with_eval_mean.workspace,
-        with_eval_mean.eval_id,
-        evaluations.project,
-        evaluations.version_id,
-        with_eval_mean.confidence,
-        with_eval_mean.cluster_id,
-        with_eval_mean.cluster_id = -1 as is_noise,
+        weak.workspace,
+        weak.eval_id,
+        labelled.project,
+        labelled.version_id,
+        weak.confidence,
+        weak.cluster_id,
+        weak.is_noise,
         row_number() over (
-            partition by with_eval_mean.eval_id, with_eval_mean.confidence
-            order by with_eval_mean.eval_f1_mean - with_eval_mean.f1_mean desc,
-                with_eval_mean.cluster_id
+            partition by weak.eval_id, weak.confidence
+            order by weak.gap desc, weak.cluster_id
         ) as rank,
-        with_eval_mean.num_images,
-        with_eval_mean.f1_mean,
-        with_eval_mean.eval_f1_mean,
-        with_eval_mean.eval_f1_mean - with_eval_mean.f1_mean as gap,
-        with_eval_mean.f1_std,
-        with_eval_mean.precision_mean,
-        with_eval_mean.recall_mean,
-        with_eval_mean.sample_images
-    from with_eval_mean
-    left join evaluations on evaluations.eval_id = with_eval_mean.eval_id
-    where with_eval_mean.f1_mean < with_eval_mean.eval_f1_mean
+        weak.num_images,
+        weak.f1_mean,
+        weak.eval_f1_mean,
+        weak.gap,
+        weak.f1_std,
+        weak.precision_mean,
+        weak.recall_mean,
+        weak.sample_images,
+        -- added in 0.2
+        weak.is_default_variant,
+        coalesce(labelled.is_latest_in_project, false) as is_latest_in_project,
+        coalesce(labelled.is_latest_in_version, false) as is_latest_in_version
+    from weak
+    left join labelled on labelled.eval_id = weak.eval_id
 )
 
-select * from weak
+select * from ranked
 order by eval_id, confidence nulls first, rank

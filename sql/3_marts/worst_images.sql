@@ -10,12 +10,21 @@ vector_clusters as (
     select * from vector_clusters
 ),
 
-evaluations as (
-    select * from evaluations
+labelled as (
+    select * from int_evals_labelled
+),
+
+with_variant as (
+    -- the server's default variant (confidence NULL) when exported, else the lowest asked
+    select
+        *,
+        coalesce(confidence, -1) = min(coalesce(confidence, -1)) over (partition by eval_id)
+            as is_default_variant
+    from image_predictions
 ),
 
 with_errors as (
-    select * from image_predictions
+    select * from with_variant
     where coalesce(false_positives, 0) + coalesce(false_negatives, 0) > 0
 ),
 
@@ -23,8 +32,8 @@ ranked as (
     select
         with_errors.workspace,
         with_errors.eval_id,
-        evaluations.project,
-        evaluations.version_id,
+        labelled.project,
+        labelled.version_id,
         with_errors.confidence,
         with_errors.confidence_threshold,
         with_errors.image_id,
@@ -47,9 +56,14 @@ ranked as (
         with_errors.false_positives,
         with_errors.false_negatives,
         with_errors.cluster_id,
-        vector_clusters.f1_mean as cluster_f1_mean
+        vector_clusters.f1_mean as cluster_f1_mean,
+        -- added in 0.2
+        with_errors.cluster_id = -1 as is_noise,
+        with_errors.is_default_variant,
+        coalesce(labelled.is_latest_in_project, false) as is_latest_in_project,
+        coalesce(labelled.is_latest_in_version, false) as is_latest_in_version
     from with_errors
-    left join evaluations on evaluations.eval_id = with_errors.eval_id
+    left join labelled on labelled.eval_id = with_errors.eval_id
     -- `is not distinct from`: confidence NULL (the server's default variant) matches NULL
     left join vector_clusters
         on vector_clusters.eval_id = with_errors.eval_id

@@ -69,3 +69,36 @@ def test_eval_overview(given) -> None:
     assert e3["f1"] == 0.0  # precision = recall = 0
     assert e3["task_type"] == "semantic-segmentation" and e3["miou"] == 0.7
     assert e3["panels_total"] == 0 and e3["listed"] is False
+
+
+def test_clearer_names(given) -> None:
+    units = [("get", "", "ok"), ("confusion-matrix", "split=test", "ok"),
+             ("confusion-matrix", "split=valid", "error"), ("map-results", "", "ok")]
+    db = given({
+        "evaluations": [{"eval_id": "e1", "map": 0.61, "task_type": "semantic-segmentation"}],
+        "panel_status": [{"panel": p, "params": q, "state": s} for p, q, s in units],
+    })
+
+    (got,) = db.rows("select map, map50, panels_total, panel_units_total, panels_ok, "
+                     "panel_units_ok, app_panels_total, app_panels_ok, count_unit "
+                     "from eval_overview")
+
+    assert got == {"map": 0.61, "map50": 0.61, "panels_total": 4, "panel_units_total": 4,
+                   "panels_ok": 3, "panel_units_ok": 3,
+                   "app_panels_total": 3, "app_panels_ok": 2,  # confusion-matrix: one failed
+                   "count_unit": "pixels"}
+
+
+def test_recommendation_items(given) -> None:
+    db = given({
+        "evaluations": [{"eval_id": "e1", "project": "p", "version_id": "1"}],
+        "recommendations": [{"item_index": 0, "type": "t",
+                             "details": '{"type": "t", "className": "car", "n": 3}'}],
+        "recommendation_summary": [{"confidence_threshold": 0.37, "split": "test"}],
+    })
+
+    got = db.rows("select item_index, details->>'className' as class_name, "
+                  "confidence_threshold, project from recommendation_items")
+
+    assert got == [{"item_index": 0, "class_name": "car", "confidence_threshold": 0.37,
+                    "project": "p"}]

@@ -41,3 +41,42 @@ def test_top_confusions(given) -> None:
     ]
     # share of the actual class's row: 6/15, 3/7, 2/8, 1/8, 1/6
     assert [r["share_of_actual"] for r in got] == pytest.approx([0.4, 3 / 7, 0.25, 0.125, 1 / 6])
+
+
+def test_count_unit_and_default_variant(given) -> None:
+    db = given({
+        "evaluations": [{"eval_id": "det", "task_type": "object-detection-like"},
+                        {"eval_id": "seg", "task_type": "semantic-segmentation"}],
+        "confusion_matrix": [
+            *({**c, "eval_id": "det"} for c in matrix([[1, 2, 0], [0, 1, 0], [0, 0, 0]], 50)),
+            *({**c, "eval_id": "det"} for c in matrix([[1, 3, 0], [0, 1, 0], [0, 0, 0]], 20)),
+            *({**c, "eval_id": "seg"} for c in matrix([[90, 7, 0], [0, 80, 0], [0, 0, 0]], None)),
+        ],
+    })
+
+    got = db.rows("select eval_id, confidence, count, count_unit, is_default_variant "
+                  "from top_confusions")
+
+    assert got == [
+        {"eval_id": "det", "confidence": 20, "count": 3, "count_unit": "instances",
+         "is_default_variant": True},  # no server-default variant: the lowest asked
+        {"eval_id": "det", "confidence": 50, "count": 2, "count_unit": "instances",
+         "is_default_variant": False},
+        {"eval_id": "seg", "confidence": None, "count": 7, "count_unit": "pixels",
+         "is_default_variant": True},
+    ]
+
+
+def test_image_confusion_named_unit(given) -> None:
+    db = given({
+        "evaluations": [{"eval_id": "seg", "task_type": "semantic-segmentation"}],
+        "confusion_matrix": [{**c, "eval_id": "seg"} for c in matrix([[1, 1, 0]] * 3, None)],
+        "image_confusion": [{"eval_id": "seg", "image_id": "i1", "actual_idx": 0,
+                             "predicted_idx": 1, "count": 40}],
+    })
+
+    got = db.rows("select actual_class, predicted_class, count, count_unit, is_default_variant "
+                  "from image_confusion_named")
+
+    assert got == [{"actual_class": "cat", "predicted_class": "dog", "count": 40,
+                    "count_unit": "pixels", "is_default_variant": True}]

@@ -43,3 +43,46 @@ def test_version_trends(given) -> None:
     assert [r["f1_delta"] for r in p[1:]] == pytest.approx([0.1, -0.1, 0.8 / 1.5 - 0.5])
     assert got[5]["headline_delta"] == pytest.approx(-0.1)
     assert got[5]["map_delta"] is None and got[5]["miou_delta"] == pytest.approx(-0.1)
+
+
+def trends_with(given):
+    return given({"evaluations": [
+        ev("s1", "s", "1", miou=0.600, precision=0.5, recall=0.5),
+        ev("s2", "s", "2", miou=0.595, precision=0.511, recall=0.511),  # the case
+        ev("s3", "s", "3", miou=0.550, precision=0.511, recall=0.511),
+        ev("p1", "p", "1", map=0.70),
+        ev("p2", "p", "2", map=0.695, miou=0.1),  # mAP decides, whatever mIoU does
+    ]})
+
+
+QUERY = ("select eval_id, headline_delta, regressed, tolerance, headline_metric, "
+         "regression_metric from version_trends")
+
+
+def test_tolerance_default(given) -> None:
+    got = {r["eval_id"]: r for r in trends_with(given).rows(QUERY)}
+
+    assert {e: (r["regressed"], r["regression_metric"]) for e, r in got.items()} == {
+        "p1": (None, None),
+        "p2": (False, "map"),  # -0.005 mAP: within the default tolerance of 0.01
+        "s1": (None, None),
+        "s2": (False, "miou"),  # -0.005 mIoU (+0.011 F1): noise, not a regression
+        "s3": (True, "miou"),  # -0.045 mIoU
+    }
+    assert {r["tolerance"] for r in got.values()} == {0.01}
+    assert got["s2"]["headline_delta"] == pytest.approx(-0.005)
+    assert got["p2"]["headline_metric"] == "map" and got["s3"]["headline_metric"] == "miou"
+
+
+@pytest.mark.parametrize(("tolerance", "regressed"), [
+    ("0", {"p2", "s2", "s3"}),  # strict: any fall
+    ("0.05", set()),
+    ("0.001", {"p2", "s2", "s3"}),
+])
+def test_tolerance_set_in_the_session(given, tolerance: str, regressed: set[str]) -> None:
+    db = trends_with(given)
+
+    got = db.rows(f"set variable regression_tolerance = {tolerance}; {QUERY}")
+
+    assert {r["eval_id"] for r in got if r["regressed"]} == regressed
+    assert {r["tolerance"] for r in got} == {float(tolerance)}
