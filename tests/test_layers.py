@@ -44,7 +44,8 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
                         "store", "views"},
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "history", "progress", "report", "simulator", "views"},
-    "cli": VALUES | {"config", "folders", "health", "pings", "demo", "export", "history", "interrupts", "metrics", "progress",
+    "doctor": VALUES | {"config", "crawl", "folders", "store", "views", "warehouse"},
+    "cli": VALUES | {"config", "doctor", "folders", "health", "pings", "demo", "export", "history", "interrupts", "metrics", "progress",
                      "replay", "report", "simulator", "store", "tables_doc", "views",
                      "warehouse"},
     # The HTML report reads the published views (read-only), never the crawl or the store.
