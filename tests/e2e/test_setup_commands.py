@@ -79,5 +79,5 @@ def test_the_wheel_ships_what_the_commands_point_to(tmp_path: Path) -> None:
     for shipped in ("etl/_data/example.toml", "etl/_data/views.md", "etl/_data/tables.md",
                     "etl/sql/3_marts/eval_overview.sql"):
         assert shipped in names, shipped
-    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE")
+    assert any(n.endswith((".dist-info/licenses/LICENSE", "/LICENSE"))
                for n in names), sorted(n for n in names if "dist-info" in n)
