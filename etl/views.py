@@ -16,25 +16,20 @@ command that opens it (``export``, ``views``, ``query``, ``status``) checks that
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-import math
 import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, time
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import duckdb
 
-from etl import duckpath
+from etl import duckpath, tabular
 from etl.errors import PublishError
 
 PLACEHOLDER = "${tables}"
@@ -42,6 +37,7 @@ PLACEHOLDER = "${tables}"
 # database shows the current snapshot, without parsing view SQL.
 BUILD_TABLE = "_evals_etl_build"
 Format = Literal["table", "csv", "json"]
+_COUNT_BATCH = 10_000  # rows past max_rows are fetched this many at a time, only to count
 
 
 def sql_dir() -> Path:
@@ -212,108 +208,45 @@ def view_names(db_path: Path) -> list[str]:
     return [name for (name,) in rows]
 
 
-def query(
-    db_path: Path, sql: str, fmt: Format = "table", max_rows: int | None = None
-) -> str:
-    """Run ``sql`` on a read-only connection and format the result.
+@dataclass(frozen=True)
+class Answer:
+    """A formatted query result, and how many rows the query produced."""
+
+    text: str
+    shown: int
+    total: int
+
+    @property
+    def left_out(self) -> int:
+        return self.total - self.shown
+
+
+def run_query(db_path: Path, sql: str, fmt: Format = "table",
+              max_rows: int | None = None) -> Answer:
+    """Run ``sql`` on a read-only connection and format at most ``max_rows`` of its rows.
 
     ``table`` is an aligned text table with a row-count footer, ``csv`` has a header line,
-    ``json`` is one JSON object per line. ``max_rows`` caps the rows returned.
+    ``json`` is one JSON object per line (:mod:`etl.tabular`). The rows past ``max_rows``
+    are counted, not kept, so the caller can say how many were left out.
     """
     # Read-only: a read-write connection would lock the file against every other reader.
     with connect(db_path) as con:
         con.execute("set TimeZone = 'UTC'")  # timestamps print in UTC, whatever the machine
         cursor = con.execute(sql)
         columns = [d[0] for d in cursor.description or []]
-        if max_rows is None:
-            rows, more = cursor.fetchall(), False
-        else:
-            rows = cursor.fetchmany(max_rows + 1)
-            more = len(rows) > max_rows
-            rows = rows[:max_rows]
+        rows = cursor.fetchall() if max_rows is None else cursor.fetchmany(max_rows)
+        total = len(rows)
+        while max_rows is not None and (more := cursor.fetchmany(_COUNT_BATCH)):
+            total += len(more)
     if fmt == "csv":
-        return _csv(columns, rows)
-    if fmt == "json":
-        return _json_lines(columns, rows)
-    return _table(columns, rows, more)
+        out = tabular.csv_text(columns, rows)
+    elif fmt == "json":
+        out = tabular.json_lines(columns, rows)
+    else:
+        out = tabular.table(columns, rows, total)
+    return Answer(out, len(rows), total)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, Decimal)) and not isinstance(value, bool)
-
-
-def _text(value: Any) -> str:
-    """One value as analysts read it: NULL spelled out, floats to 4 decimals, UTC ISO times."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return f"{value:.4f}" if math.isfinite(value) and abs(value) < 1e12 else str(value)
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, (list, dict)):
-        return json.dumps(_plain(value), ensure_ascii=False)
-    return str(value)
-
-
-def _table(columns: Sequence[str], rows: Sequence[tuple[Any, ...]], more: bool) -> str:
-    cells = [[_text(v) for v in row] for row in rows]
-    numeric = [
-        all(_is_number(row[i]) or row[i] is None for row in rows) and any(
-            row[i] is not None for row in rows)
-        for i in range(len(columns))
-    ]
-    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        return "  ".join(
-            v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)
-        ).rstrip()
-
-    out = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
-    count = f"{len(rows)} row{'' if len(rows) == 1 else 's'}"
-    out.append(f"({count}; more not shown)" if more else f"({count})")
-    return "\n".join(out)
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-safe copy: times as ISO text, decimals as floats, NaN/inf as null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    return value
-
-
-def _csv(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_csv_value(v) for v in row])
-    return buffer.getvalue().rstrip("\n")
-
-
-def _csv_value(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(_plain(value), ensure_ascii=False)
-    if isinstance(value, (datetime, date, time)):
-        return value.isoformat()
-    return str(value)
-
-
-def _json_lines(columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> str:
-    return "\n".join(
-        json.dumps(dict(zip(columns, _plain(list(row)))), ensure_ascii=False) for row in rows
-    )
+def query(db_path: Path, sql: str, fmt: Format = "table", max_rows: int | None = None) -> str:
+    """:func:`run_query`'s text alone."""
+    return run_query(db_path, sql, fmt, max_rows).text

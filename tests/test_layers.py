@@ -36,8 +36,10 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
     "store": VALUES | {"crashpoints", "duckpath"},
-    "views": {"errors", "duckpath"},
-    "warehouse": VALUES | {"store", "crashpoints"},
+    "views": {"errors", "duckpath", "tabular"},
+    "tabular": set(),  # pure: query results as a text table, CSV or JSON lines
+    # warehouse reads sql/ through views.sql_files to create the marts there too
+    "warehouse": VALUES | {"store", "crashpoints", "views"},
     "tables_doc": VALUES,
     "staging": VALUES | {"crawl", "normalize", "store"},
     "export": VALUES | {"config", "crawl", "interrupts", "normalize", "progress", "staging",
@@ -54,6 +56,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "__main__": {"cli"},
 }
 PURE_ROOMS = {"errors", "panels", "schemas", "timestamps", "redact", "normalize", "duckpath",
+              "tabular",
               "health"}
 PURE_MODULES = {"crawl/plan.py", "crawl/ledger.py", "crawl/retry.py", "crawl/pager.py",
                 "simulator/workspace.py", "simulator/common.py", "simulator/metrics.py",
@@ -72,6 +75,7 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
                         "store/writer.py"},
     "socket": {"store/runlock.py"},  # the hostname, for the lock's message
     "requests": set(),
+    "sqlglot": {"warehouse/transpile.py"},  # the views' SQL into a warehouse's dialect
     "urllib.request": {"pings.py"},  # a monitoring ping is one small POST, not the crawl
 }
 ENVIRONMENT_READERS = {"config.py", "crashpoints.py", "simulator/cli.py"}

@@ -155,9 +155,9 @@ def test_query_formats_an_aligned_table(out: Path) -> None:
     text = views.query(out / "evals.duckdb",
                        "select eval_id, map, listed, null as note from evaluations")
     assert text.splitlines() == [
-        "eval_id     map  listed  note",
-        "-------  ------  ------  ----",
-        "e1       0.9123  true    NULL",
+        "eval_id      map  listed  note",
+        "-------  -------  ------  ----",
+        "e1       0.91234  true    NULL",  # as computed, not rounded
         "(1 row)",
     ]
 
@@ -176,7 +176,7 @@ def test_query_formats_csv_and_json(out: Path) -> None:
 def test_query_max_rows_and_timestamps_in_utc(out: Path) -> None:
     db = out / "evals.duckdb"
     sql = "select * from range(5) as t(n)"
-    assert views.query(db, sql, "table", max_rows=2).splitlines()[-1] == "(2 rows; more not shown)"
+    assert views.query(db, sql, "table", max_rows=2).splitlines()[-1] == "(2 of 5 rows shown)"
     assert views.query(db, sql, "csv", max_rows=2) == "n\n0\n1"
     assert views.query(db, sql, "table").splitlines()[-1] == "(5 rows)"
     got = views.query(db, "select fetched_at from evaluations", "json")

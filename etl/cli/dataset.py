@@ -13,6 +13,9 @@ from etl import folders
 from etl.cli.common import Commands, folder, say, unpublished
 from etl.errors import EXIT_USAGE, EtlError
 
+# Enough rows to read on one screen; the rest are counted on stderr (--max-rows 0 shows all).
+TERMINAL_ROWS = 40
+
 
 def register(sub: Commands) -> None:
     """The commands that read a published output folder."""
@@ -23,7 +26,9 @@ def register(sub: Commands) -> None:
     query = sub.add_parser("query", help="run SQL against OUT/evals.duckdb (read-only)")
     query.add_argument("--out", type=folder, required=True)
     query.add_argument("--format", choices=["table", "csv", "json"], default="table")
-    query.add_argument("--max-rows", type=int, default=None)
+    query.add_argument("--max-rows", type=_row_count, default=None, metavar="N",
+                       help=f"print at most N rows (0: all; default: all, or {TERMINAL_ROWS} "
+                            "in table format on a terminal); a note on stderr counts the rest")
     query.add_argument("sql")
     query.set_defaults(handler=_query)
 
@@ -134,14 +139,34 @@ def _query(args: argparse.Namespace) -> int:
         db = readable_database(args.out, stack)
         if db is None:
             return unpublished(args.out)
+        limit = row_limit(args.format, args.max_rows, sys.stdout.isatty())
         try:
-            print(views.query(db, args.sql, args.format, args.max_rows))
+            answer = views.run_query(db, args.sql, args.format, limit)
+            print(answer.text)
+            if answer.left_out:
+                say(f"evals-etl: {answer.shown:,} of {answer.total:,} rows shown, "
+                    f"{answer.left_out:,} left out (--max-rows N for more, 0 for all)")
         except Exception as exc:  # duckdb's errors are the user's SQL errors here
             if type(exc).__module__.startswith(("duckdb", "_duckdb")):
                 print(f"evals-etl: query failed: {exc}", file=sys.stderr)
                 return EXIT_USAGE
             raise
     return 0
+
+
+def _row_count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a row count is 0 (all) or more")
+    return value
+
+
+def row_limit(fmt: str, max_rows: int | None, terminal: bool) -> int | None:
+    """The rows ``query`` prints: ``--max-rows`` (0 = all) when given, else all of them,
+    except a table on a terminal, which gets a screenful."""
+    if max_rows is not None:
+        return max_rows or None
+    return TERMINAL_ROWS if fmt == "table" and terminal else None
 
 
 def _load(args: argparse.Namespace) -> int:
