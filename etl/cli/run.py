@@ -6,11 +6,13 @@ import argparse
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl.cli.common import Commands, ending, folder, say
 from etl.errors import EXIT_USAGE
-from etl.pings import Pings
+
+if TYPE_CHECKING:
+    from etl.pings import Pings
 
 
 def register(sub: Commands) -> None:
@@ -86,6 +88,8 @@ def _export(args: argparse.Namespace) -> int:
         return _dry_run(cfg, reporter)
     for warning in cfg.warnings:
         reporter.event(warning, level="warning", event="security")
+    from etl.pings import Pings
+
     pings = Pings.of(cfg.ping.url, cfg.ping.start, cfg.ping.success, cfg.ping.failure,
                      cfg.ping.timeout_seconds)
     _ping(pings, "start", f"evals-etl export of {cfg.workspace} started", reporter)
