@@ -110,12 +110,37 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
                            "was published whole, and the run stops here", level="warning",
                            signal=stop.name)
             return summary
-        for warning in aggregate(summary.warnings):
-            reporter.event(warning, level="warning")
+        _report_problems(reporter, summary, sink.outcomes)
+        return summary
+
+
+# In JSON mode each panel not ok is its own record with fields a log query can filter on;
+# past this many, one record counts the rest (a broken API must not flood the log).
+MAX_PANEL_RECORDS = 200
+
+
+def _report_problems(reporter: Reporter, summary: RunSummary,
+                     outcomes: list[ledger.Outcome]) -> None:
+    for warning in aggregate(summary.warnings):
+        reporter.event(warning, level="warning", event="listing")
+    if reporter.fmt != "json":
         for problem in aggregate(summary.problems):
             # "unavailable" and an incomplete listing are retried next run: warnings.
             reporter.event(problem, level="error" if problem.startswith("error") else "warning")
-        return summary
+        return
+    bad = [o for o in outcomes if o.attempted and o.state in ("error", "unavailable")]
+    for o in bad[:MAX_PANEL_RECORDS]:
+        reporter.event(o.message or o.state, level="error" if o.state == "error" else "warning",
+                       event="panel_not_ok", eval_id=o.request.eval_id, panel=o.request.panel,
+                       params=o.request.params, state=o.state, http_status=o.http_status,
+                       error_code=o.error_code, attempts=o.attempts)
+    if len(bad) > MAX_PANEL_RECORDS:
+        reporter.event(f"{len(bad) - MAX_PANEL_RECORDS} more panels not ok (see panel_status)",
+                       level="warning", event="panel_not_ok_more",
+                       count=len(bad) - MAX_PANEL_RECORDS)
+    for problem in summary.problems:
+        if not problem.startswith(("error: ", "unavailable: ")):  # listing, not attempted
+            reporter.event(problem, level="warning", event="run_problem")
 
 
 async def dry_run(config: Config) -> Preview:

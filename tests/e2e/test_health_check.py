@@ -99,7 +99,12 @@ def test_a_good_run_passes_and_an_old_one_fails_the_age_limit(published: Path) -
 def test_a_partial_run_is_judged_by_the_accept_partial_setting(tmp_path: Path) -> None:
     with simulator(seed=74, evals=12, images=(5, 20), missing_panel_rate=0.3) as sim:
         out = tmp_path / "out"
-        assert cli.export(sim.url, out, key=sim.options.api_key).returncode == 3
+        done = cli.export(sim.url, out, key=sim.options.api_key)
+        assert done.returncode == 3
+    # Each panel not ok is its own JSON record, with the fields a log query filters on.
+    panels = [r for r in cli.json_lines(done.stderr) if r.get("event") == "panel_not_ok"]
+    assert panels and all(r["eval_id"] and r["panel"] and r["state"] == "unavailable"
+                          and r["http_status"] == 409 for r in panels)
     verdicts = {}
     for accept in ("never", "unavailable", "always"):
         settings = tmp_path / f"{accept}.toml"
