@@ -128,16 +128,30 @@ class Reporter:
 
 
 _ACTIVE: list[Reporter] = []
+_PREFERRED: list[Format] = ["text"]  # for a final line said before any reporter exists
 
 
 def forget() -> None:
     """No reporter speaks for the next command until it makes one."""
     _ACTIVE.clear()
+    _PREFERRED[:] = ["text"]
+
+
+def prefer(fmt: Format) -> None:
+    """The format of a final line said before the command made its reporter (``--log-format
+    json`` was asked for, but the flags or the config were refused before it was built)."""
+    _PREFERRED[:] = [fmt]
+
+
+def preferred() -> Format:
+    return _PREFERRED[0]
 
 
 def finish(message: str, *, level: str = "error", **fields: Any) -> None:
     """A command's last line: a JSON record in JSON mode, else ``message`` on stderr."""
     reporter = _ACTIVE[0] if _ACTIVE else None
+    if reporter is None and _PREFERRED[0] == "json":
+        reporter = Reporter("json")
     if reporter is not None and reporter.fmt == "json":
         fields.setdefault("run_id", reporter.run_id)
         reporter.event(message, level=level, event="finished", **fields)

@@ -12,12 +12,14 @@ signal n before publishing.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from etl import __version__, interrupts, progress
-from etl.cli import dataset, ops, run, status
+from etl.cli import check, dataset, ops, run, status
 from etl.cli.common import ending, folder
 
 __all__ = ["ending", "folder", "main"]
@@ -27,10 +29,13 @@ _folder = folder  # the name tests and older callers use
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
-    handler: Handler = args.handler
+    words = list(sys.argv[1:] if argv is None else argv)
     progress.forget()  # a reporter of an earlier call (tests call main() many times) is done
+    if "--log-format=json" in words or any(a == "--log-format" and b == "json"
+                                           for a, b in itertools.pairwise(words)):
+        progress.prefer("json")  # so even a refused flag or config answers in JSON
+    args = _parser().parse_args(words)
+    handler: Handler = args.handler
     try:
         with interrupts.handled():
             return handler(args)
@@ -48,14 +53,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors come as the final JSON record when JSON was asked for."""
+
+    def error(self, message: str) -> NoReturn:
+        if progress.preferred() == "json":
+            progress.finish(f"evals-etl: {message}", status="refused", exit_code=2,
+                            error="UsageError")
+            raise SystemExit(2)
+        super().error(message)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="evals-etl",
         description="Export Roboflow model evaluations into Parquet tables and DuckDB views.",
     )
     parser.add_argument("--version", action="version", version=f"evals-etl {__version__}")
     sub = parser.add_subparsers(required=True, metavar="COMMAND")
-    for module in (run, dataset, status, ops):
+    for module in (run, dataset, status, ops, check):
         module.register(sub)
 
     from etl.simulator import cli as sim_cli  # workspace options only: aiohttp loads on serve

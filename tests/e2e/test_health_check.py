@@ -125,3 +125,15 @@ def test_the_same_mistakes_get_exit_2_in_every_reading_command(tmp_path: Path) -
             assert "Traceback" not in done.stderr
     done = cli.run("status", "--out", str(tmp_path / "missing"), "--check")
     assert done.returncode == EXIT_USAGE
+
+
+def test_refusals_before_any_reporter_are_json_too_when_json_was_asked_for(
+        tmp_path: Path) -> None:
+    for args, env in ((["export", "--out", "s3://bucket/x", "--log-format", "json"], {}),
+                      (["export", "--bogus", "--log-format=json"], {}),
+                      (["export", "--workspace", "acme", "--out", str(tmp_path / "o"),
+                        "--log-format", "json"], {"ROBOFLOW_API_KEY": ""})):
+        done = cli.run(*args, env=env)
+        (record,) = cli.json_lines(done.stderr)
+        assert done.returncode == EXIT_USAGE == record["exit_code"]
+        assert record["status"] == "refused" and record["event"] == "finished"
