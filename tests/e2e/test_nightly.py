@@ -121,9 +121,20 @@ def test_exit_6_api_down(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert publish.current_snapshot(tmp_path / "out") is None
 
 
-def test_exit_1_unexpected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
+def test_exit_1_unexpected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    # A bug of ours (here: the crawl blowing up), not a mistake of the user's: exit 1, named.
+    # (An --out under a file used to be the example; it is now refused up front, exit 2.)
+    import etl.export
+
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(etl.export, "crawl", broken)
     with simulator(evals=2) as sim:
         monkeypatch.setenv("ROBOFLOW_API_KEY", sim.options.api_key)
-        assert main(_argv(sim.url, blocker / "out")) == 1
+        assert main(_argv(sim.url, tmp_path / "out")) == 1
+        blocker = tmp_path / "file"
+        blocker.write_text("not a folder")
+        assert main(_argv(sim.url, blocker / "out")) == 2
+    assert "unexpected RuntimeError: boom" in capsys.readouterr().err
