@@ -48,10 +48,12 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "demo": VALUES | {"config", "export", "history", "progress", "report", "simulator", "views"},
     "doctor": VALUES | {"config", "crawl", "folders", "store", "views", "warehouse"},
     "cli": VALUES | {"config", "doctor", "folders", "health", "pings", "demo", "export", "history", "interrupts", "metrics", "progress",
-                     "replay", "report", "simulator", "store", "tables_doc", "views",
+                     "replay", "report", "simulator", "store", "tables_doc", "views", "check",
                      "warehouse"},
     # The HTML report reads the published views (read-only), never the crawl or the store.
     "report": VALUES | {"views"},
+    # `check`: regression rules over the views (read-only); its webhook goes through crawl/http.
+    "check": VALUES | {"views", "crawl"},
     "simulator": set(),  # the fake API knows nothing of the exporter it stands in for
     "__main__": {"cli"},
 }
@@ -78,7 +80,8 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
     "sqlglot": {"warehouse/transpile.py"},  # the views' SQL into a warehouse's dialect
     "urllib.request": {"pings.py"},  # a monitoring ping is one small POST, not the crawl
 }
-ENVIRONMENT_READERS = {"config.py", "crashpoints.py", "simulator/cli.py"}
+ENVIRONMENT_READERS = {"config.py", "crashpoints.py", "simulator/cli.py",
+                       "check/rules.py"}  # the webhook URL's variable, named by the rules file
 
 
 def rel(path: Path) -> str:

@@ -53,7 +53,7 @@ from etl.errors import (
     TransientError,
 )
 
-__all__ = ["Http", "HttpStats", "Response", "retry_after_seconds", "segment"]
+__all__ = ["Http", "HttpStats", "Response", "post_json", "retry_after_seconds", "segment"]
 
 T = TypeVar("T")
 RETRYABLE_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
@@ -266,3 +266,43 @@ def _describe_io_error(exc: BaseException, base: str) -> str:
     if isinstance(exc, aiohttp.ClientPayloadError):
         return f"truncated body from {host}"
     return f"cannot connect to {host} ({type(exc).__name__})"
+
+
+async def post_json(url: str, payload: object, policy: RetryPolicy, *, timeout: float = 10.0,
+                    rng: random.Random | None = None) -> int:
+    """POST ``payload`` as JSON to ``url`` (a webhook), retrying as the policy says.
+
+    Sends no key and no ``Authorization`` (a webhook URL is its own capability), follows no
+    redirect, and names only the host in errors, never the URL. Any 2xx is delivered;
+    returns the attempts it took. Raises :class:`ApiError` when the policy gives up.
+    """
+    host = URL(url).host or "the webhook"
+    data = msgspec.json.encode(payload)
+    headers = {"Content-Type": "application/json", "User-Agent": f"evals-etl/{__version__}"}
+    rng = rng or random.Random()
+    spent = Attempts()
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout),
+                                     trust_env=True) as session:
+        while True:
+            spent = Attempts(spent.total + 1)
+            try:
+                async with session.post(url, data=data, headers=headers,
+                                        allow_redirects=False) as resp:
+                    status, retry_after = resp.status, resp.headers.get("Retry-After")
+                    body = await resp.content.read(64 * 1024)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                failure = Failure(None, None, _describe_io_error(exc, url))
+            else:
+                if 200 <= status < 300:
+                    return spent.total
+                answer = classify(status, body, endpoint=host, params={},
+                                  retry_after=retry_after_seconds(retry_after))
+                if not isinstance(answer, Failure):
+                    raise answer or ApiError(host, status=status, message="not delivered")
+                failure = answer
+            decision = decide(failure, spent, policy, budget_left=policy.retry_budget,
+                              retry_not_done=False)
+            if decision.action != "retry":
+                raise TransientError(host, status=failure.status, message=failure.message,
+                                     attempts=spent.total)
+            await anyio.sleep(backoff(decision.delay, failure.retry_after, policy, rng))
