@@ -19,10 +19,16 @@ Panel = Literal[
     "vector-analysis",
     "image-predictions",
     "recommendations",
+    "compare",
 ]
 PANELS: tuple[Panel, ...] = get_args(Panel)
 
 State = Literal["ok", "not_done", "unavailable", "not_materialized", "error"]
+
+
+# Panels of a project version rather than of one eval (api-contract §9.5): their units
+# have an empty ``eval_id`` and carry ``project`` and ``version_id`` instead.
+VERSION_PANELS: frozenset[str] = frozenset({"compare"})
 
 
 @dataclass(frozen=True, order=True)
@@ -30,32 +36,50 @@ class PanelRequest:
     """One panel unit of one eval: ``panel`` with its ``split`` and requested ``confidence``.
 
     ``confidence`` is the integer percent *requested*; ``None`` means the server's default
-    variant (the parameter is not sent).
+    variant (the parameter is not sent). A unit of a version panel (``compare``) has
+    ``eval_id`` ``""`` and names its ``project`` and ``version_id``.
     """
 
     eval_id: str
     panel: Panel
     split: str | None = None
     confidence: int | None = None
+    project: str | None = None
+    version_id: str | None = None
+
+    @classmethod
+    def of_version(cls, panel: Panel, project: str, version_id: str) -> PanelRequest:
+        return cls("", panel, project=project, version_id=version_id)
+
+    @property
+    def label(self) -> str:
+        """What the unit is about, for messages: ``eval 'x'`` or ``project 'p' version '3'``."""
+        if self.panel in VERSION_PANELS:
+            return f"project {self.project!r} version {self.version_id!r}"
+        return f"eval {self.eval_id!r}"
 
     @property
     def params(self) -> str:
         """Canonical parameter string, the ``params`` column of ``panel_status``."""
-        parts = []
-        if self.split is not None:
-            parts.append(f"split={self.split}")
-        if self.confidence is not None:
-            parts.append(f"confidence={self.confidence}")
-        return "&".join(parts)
+        return "&".join(f"{k}={v}" for k, v in self._pairs())
 
     def query(self) -> dict[str, str]:
         """Query parameters to send (image pages add ``limit`` and ``offset``)."""
-        query = {}
-        if self.split is not None:
-            query["split"] = self.split
-        if self.confidence is not None:
-            query["confidence"] = str(self.confidence)
-        return query
+        return dict(self._pairs())
+
+    def _pairs(self) -> list[tuple[str, str]]:
+        pairs = [("project", self.project), ("version", self.version_id), ("split", self.split),
+                 ("confidence", None if self.confidence is None else str(self.confidence))]
+        return [(k, v) for k, v in pairs if v is not None]
+
+    @classmethod
+    def from_query(cls, eval_id: str, panel: Panel, split: str | None, confidence: int | None,
+                   query: str) -> PanelRequest:
+        """The unit an archived response answered (a version panel's scope is in its query)."""
+        if panel not in VERSION_PANELS:
+            return cls(eval_id, panel, split, confidence)
+        fields = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
+        return cls(eval_id, panel, split, confidence, fields.get("project"), fields.get("version"))
 
 
 @dataclass(frozen=True)
@@ -81,3 +105,4 @@ class PreviousState:
 
     evals: dict[str, EvalListing]
     units: dict[tuple[str, str, str], State]
+    unlisted: frozenset[str] = frozenset()  # evals no longer in the listing (kept as rows)

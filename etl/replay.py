@@ -46,7 +46,8 @@ def _renormalize(archive: Path, run_id: str, workspace: str, wanted: set[Key],
     units: dict[Key, PanelRequest] = {}
     last_pass = _last_image_passes(archive)
     for i, rec in enumerate(read_archive(archive)):
-        request = PanelRequest(rec.eval_id, rec.panel, rec.split, rec.confidence)
+        request = PanelRequest.from_query(rec.eval_id, rec.panel, rec.split, rec.confidence,
+                                          rec.query)
         key = (request.eval_id, request.panel, request.params)
         if key not in wanted or i < last_pass.get(key, 0):
             continue

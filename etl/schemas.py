@@ -235,11 +235,38 @@ RECOMMENDATIONS = _table(
     _f("type", S, "missed_detection, wrong_class, class_imbalance, overconfident_fp, dataset_health, ..."),
     _f("details", S, "the whole item as JSON text, so no field is lost"),
 )
+MODEL_COMPARISON = _table(
+    "model_comparison", "compare", ("project", "version_id", "model_id", "frontier_metric"),
+    ("project", "version_id"),
+    "One row per model compared on a project version (the compare route, fetched once per "
+    "version with done evals), for the frontier metric the server chose. eval_id is the "
+    "model's evaluationId (empty when the API names none).",
+    _f("project", S, "project URL slug, as requested"),
+    _f("version_id", S, "version number as a string, as requested"),
+    _f("model_id", S, "the compared model's id (modelId), e.g. workspace/model or project/3"),
+    _f("frontier_metric", S, "the metric the frontier was computed on (mAP, mAP5095, mAP75, "
+       "mIoU, precision, recall or f1); NULL when the server named none"),
+    _f("map50", D, "test-set mAP@0.5 (metric mAP)"),
+    _f("map50_95", D, "test-set mAP@0.5:0.95 (metric mAP5095)"),
+    _f("map75", D, "test-set mAP@0.75 (metric mAP75)"),
+    _f("miou", D, "test-set mean IoU (metric mIoU; semantic segmentation)"),
+    _f("precision", D, "test-set precision"),
+    _f("recall", D, "test-set recall"),
+    _f("f1", D, "test-set F1"),
+    _f("metrics", S, "every metric the API sent for the model, as JSON text (none is lost)"),
+    _f("available_metrics", pa.list_(S), "the metrics the server offers for this version"),
+    _f("median_latency_ms", D, "median inference latency in milliseconds; NULL when unknown"),
+    _f("on_frontier", B, "on the accuracy/latency frontier: no other model is at least as "
+       "accurate and as fast"),
+    _f("exclusion_reason", S, "why the model is left out of the frontier (e.g. "
+       "latency_unavailable, unsupported_project_type); NULL when it is not"),
+)
 PANEL_STATUS = _table(
     "panel_status", None, ("eval_id", "panel", "params"), ("eval_id", "panel", "params"),
     "One row per planned panel unit of each current evaluation: how its latest fetch ended.",
-    _f("panel", S, "get, map-results, confidence-sweep, performance-by-class, confusion-matrix, vector-analysis, image-predictions, recommendations"),
-    _f("params", S, "canonical request parameters, e.g. split=test&confidence=50"),
+    _f("panel", S, "get, map-results, confidence-sweep, performance-by-class, confusion-matrix, vector-analysis, image-predictions, recommendations, compare"),
+    _f("params", S, "canonical request parameters, e.g. split=test&confidence=50 "
+       "(compare: project=p&version=3, with an empty eval_id)"),
     _f("state", S, "ok, not_done, unavailable, not_materialized or error"),
     _f("http_status", I, "last HTTP status; NULL when no response was received"),
     _f("error_code", S, "the API's error code, or the exporter's (e.g. contract_error)"),
@@ -270,7 +297,7 @@ TABLES: dict[str, Table] = {
         EVALUATIONS, SPLIT_METRICS, SIZE_METRICS, CLASS_METRICS, CONFIDENCE_SWEEP,
         OPTIMAL_THRESHOLDS, CONFUSION_MATRIX, VECTOR_ANALYSIS, VECTOR_CLUSTERS,
         IMAGE_PREDICTIONS, IMAGE_CONFUSION, RECOMMENDATION_SUMMARY, RECOMMENDATIONS,
-        PANEL_STATUS, RUNS,
+        PANEL_STATUS, RUNS, MODEL_COMPARISON,
     )
 }
 

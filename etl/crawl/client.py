@@ -41,7 +41,7 @@ class Client:
         codec = PANELS[request.panel]
         return await self.http.get(
             self._panel_path(request), request.query(), decode=codec.decode,
-            retry_not_done=request.panel != "get",
+            retry_not_done=request.panel not in ("get", "compare"),
         )
 
     async def image_page(self, request: PanelRequest, offset: int, limit: int) -> Response:
@@ -52,5 +52,7 @@ class Client:
         )
 
     def _panel_path(self, request: PanelRequest) -> str:
+        if request.panel == "compare":  # a project version's, not an eval's (§9.5)
+            return f"{self._ws}/model-evals/compare"
         path = f"{self._ws}/model-evals/{segment(request.eval_id)}"
         return path if request.panel == "get" else f"{path}/{request.panel}"

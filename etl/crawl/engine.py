@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -26,7 +26,7 @@ from etl.crawl.http import Http, HttpStats
 from etl.crawl.images import Cost, ImagePass
 from etl.crawl.listing import enumerate_evals
 from etl.crawl.pager import judge
-from etl.crawl.plan import EvalPlan, plan_run
+from etl.crawl.plan import EvalPlan, plan_comparisons, plan_run
 from etl.crawl.resume import Key, Resumable, key, reusable
 from etl.crawl.sink import Sink
 from etl.crawl.tasks import task_group
@@ -75,8 +75,9 @@ async def crawl(
         crashpoints.reach("listed")
         sink.listed(listing.evals)
         plans = plan_run(listing.evals, config.crawl, previous)
+        versions = plan_comparisons(listing.evals, previous)
         engine = _Engine(client, sink, config, run_id, progress, started)
-        await engine.run(plans, reusable(resumable, listing.evals))
+        await engine.run(plans, reusable(resumable, listing.evals), versions)
     crashpoints.reach("crawled")
     return CrawlResult(
         listings=listing.evals,
@@ -108,10 +109,12 @@ class _Engine:
         self.reused: set[Key] = set()
         self.listings: dict[str, EvalListing] = {}
 
-    async def run(self, plans: list[EvalPlan], reuse: Mapping[Key, ledger.Outcome]) -> None:
+    async def run(self, plans: list[EvalPlan], reuse: Mapping[Key, ledger.Outcome],
+                  versions: Sequence[PanelRequest] = ()) -> None:
+        """Fetch the eval plans' units and the version panels' (``versions``: compare)."""
         self.listings = {p.listing.eval_id: p.listing for p in plans}
         # Longest units first (image-predictions pages), so the run does not end on a tail.
-        units = [u for p in plans for u in p.fetch]
+        units = [u for p in plans for u in p.fetch] + list(versions)
         units.sort(key=lambda u: u.panel != "image-predictions")
         self.total = len(units) + sum(len(p.not_done) for p in plans)
         for plan in plans:
@@ -178,9 +181,10 @@ class _Engine:
             return ledger.from_error(unit, exc, cost.attempts, cost.requests)
         except Exception as exc:  # noqa: BLE001 - a bug on one payload must not sink the run
             return ledger.Outcome(unit, "error", None, "internal_error",
-                                  f"eval {unit.eval_id!r}, panel {unit.panel!r}: "
+                                  f"{unit.label}, panel {unit.panel!r}: "
                                   f"{type(exc).__name__}: {exc}", cost.attempts, cost.requests)
-        self.evals_ok.add(unit.eval_id)
+        if unit.eval_id:  # a version panel's unit (compare) is no eval's
+            self.evals_ok.add(unit.eval_id)
         return ledger.ok(unit, cost.attempts, cost.requests)
 
     async def _images(self, unit: PanelRequest, cost: Cost) -> None:

@@ -33,7 +33,7 @@ import pyarrow as pa
 
 from etl import redact
 from etl.errors import ApiError, BadRequestError, ContractError, NotFoundError
-from etl.panels import PanelRequest, State
+from etl.panels import VERSION_PANELS, PanelRequest, State
 from etl.schemas import TABLES
 
 
@@ -67,13 +67,16 @@ def from_error(request: PanelRequest, exc: Exception, attempts: int, requests: i
     """The outcome of a unit that ended in ``exc``."""
     if isinstance(exc, ContractError):
         error = exc if exc.eval_id else exc.with_eval(request.eval_id)
+        text = str(error)
+        if request.panel in VERSION_PANELS and request.label not in text:
+            text = f"{request.label}: {text}"  # no eval to name: name the version
         # Field paths can be payload keys: whatever the server put there is redacted too.
-        return Outcome(request, "error", 200, "contract_error", redact.text(str(error)),
+        return Outcome(request, "error", 200, "contract_error", redact.text(text),
                        attempts, requests)
     if not isinstance(exc, ApiError):
         raise TypeError(f"not an API outcome: {type(exc).__name__}") from exc
     attempts = max(attempts, exc.attempts)
-    message = redact.text(f"eval {request.eval_id!r}, panel {request.panel!r}: {exc}")
+    message = redact.text(f"{request.label}, panel {request.panel!r}: {exc}")
     state: State
     if isinstance(exc, NotFoundError) and exc.code == "report_not_found":
         state = "not_materialized"
@@ -88,7 +91,8 @@ def to_record(outcome: Outcome) -> dict[str, Any]:
     """An outcome as plain JSON values, for the checkpoint journal."""
     r = outcome.request
     return {"eval_id": r.eval_id, "panel": r.panel, "split": r.split,
-            "confidence": r.confidence, "state": outcome.state,
+            "confidence": r.confidence, "project": r.project, "version_id": r.version_id,
+            "state": outcome.state,
             "http_status": outcome.http_status, "error_code": outcome.error_code,
             "message": outcome.message, "attempts": outcome.attempts,
             "requests": outcome.requests}
@@ -96,7 +100,8 @@ def to_record(outcome: Outcome) -> dict[str, Any]:
 
 def from_record(record: Mapping[str, Any]) -> Outcome:
     request = PanelRequest(record["eval_id"], record["panel"], record["split"],
-                           record["confidence"])
+                           record["confidence"], record.get("project"),
+                           record.get("version_id"))  # absent in journals before compare
     return Outcome(request, record["state"], record["http_status"], record["error_code"],
                    record["message"], record["attempts"], record["requests"])
 

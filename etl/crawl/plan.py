@@ -6,7 +6,8 @@ confusion-matrix, vector-analysis and image-predictions (``split=all``) per conf
 variant. Incremental runs select by set, not by cursor: an eval is refetched when it is new,
 when its listed fields changed, or when it was not done last time; otherwise only its units
 whose last outcome was neither ``ok`` nor ``not_materialized`` (or that the config newly
-asks for) are fetched.
+asks for) are fetched. The compare panel belongs to a project version: see
+:func:`plan_comparisons`.
 """
 
 from __future__ import annotations
@@ -105,6 +106,41 @@ def _instant(value: str | None) -> object:
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC).replace(microsecond=parsed.microsecond // 1000 * 1000)
+
+
+def plan_comparisons(listings: list[EvalListing],
+                     previous: PreviousState | None) -> list[PanelRequest]:
+    """One compare unit per (project, version) with a done eval, unless it is unchanged.
+
+    compare answers from the done evals of a project version, so a version is *unchanged*
+    when the listing shows the same done evals there (ids, models and creation times) as the
+    published ``evaluations`` rows still listed did, and its last compare fetch was ok. A new
+    or finished eval, one gone from the listing, or a model changing makes it fetched again;
+    a version without done evals, or whose project was deleted (``project`` null), has none.
+    """
+    now = _done_by_version(listings)
+    before: dict[tuple[str, str], frozenset[tuple[object, ...]]] = {}
+    if previous is not None:
+        before = _done_by_version([e for e in previous.evals.values()
+                                   if e.eval_id not in previous.unlisted])
+    units = []
+    for (project, version), evals in sorted(now.items()):
+        unit = PanelRequest.of_version("compare", project, version)
+        state = None if previous is None else previous.units.get(
+            (unit.eval_id, unit.panel, unit.params))
+        if state != "ok" or before.get((project, version)) != evals:
+            units.append(unit)
+    return units
+
+
+def _done_by_version(listings: list[EvalListing]
+                     ) -> dict[tuple[str, str], frozenset[tuple[object, ...]]]:
+    found: dict[tuple[str, str], set[tuple[object, ...]]] = {}
+    for e in listings:
+        if e.status == "done" and e.project is not None and e.version_id is not None:
+            found.setdefault((e.project, e.version_id), set()).add(
+                (e.eval_id, e.model_id, _instant(e.created_at)))
+    return {k: frozenset(v) for k, v in found.items()}
 
 
 def plan_run(

@@ -22,6 +22,7 @@ import msgspec
 
 from etl.errors import ContractError
 from etl.normalize import (
+    compare,
     confidence_sweep,
     confusion_matrix,
     evaluations,
@@ -53,6 +54,7 @@ PANELS: dict[Panel, PanelCodec] = {
     "vector-analysis": vector_analysis.CODEC,
     "image-predictions": image_predictions.CODEC,
     "recommendations": recommendations.CODEC,
+    "compare": compare.CODEC,
 }
 
 # The listing is not a panel unit; ARCHITECTURE.md names its normalizer this way.

@@ -279,9 +279,23 @@ def iso_ms(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+LATENCY_UNAVAILABLE_RATE = 0.15  # models whose latency was never measured
+
+
+def compare_model_id(ev: SimEval) -> str:
+    """The model an eval scored, as compare names it: its model id, else the version's own
+    trained model (``project/3``, the eval's modelUrl)."""
+    return ev.model_id or ev.model_url or f"{ev.project_slug}/{ev.version_id}"
+
+
 def compare(evals: list[SimEval], project: str, version: str,
             frontier_metric: str | None) -> dict[str, Any]:
-    """The SDK-only compare endpoint (§9.5): the done evals of one project version."""
+    """The SDK-only compare endpoint (§9.5): the models of one project version's done evals.
+
+    One entry per model (``evals`` newest first: a model evaluated twice shows its newest
+    eval), with the test split's metrics. A model without a measured latency is excluded
+    from the frontier (``latency_unavailable``), as the contract's example reasons say.
+    """
     semseg = any(ev.task_type == SEMSEG for ev in evals)
     available = (["mIoU", "precision", "recall", "f1"] if semseg
                  else ["mAP", "mAP5095", "mAP75", "precision", "recall", "f1"])
@@ -290,15 +304,22 @@ def compare(evals: list[SimEval], project: str, version: str,
             "precision": "precision", "recall": "recall", "f1": "f1"}
     models: list[dict[str, Any]] = []
     for ev in evals:
+        if any(m["modelId"] == compare_model_id(ev) for m in models):
+            continue  # an older eval of a model already listed
         test = _split_metrics(ev, "test") if "test" in ev.present_splits() else None
+        rng = rng_for(ev.seed, ev.eval_id, "latency")
+        latency = round(rng.uniform(4, 80), 2)
+        unmeasured = rng.random() < LATENCY_UNAVAILABLE_RATE
         models.append({
-            "modelId": ev.model_url or ev.model_id, "evaluationId": ev.eval_id,
+            "modelId": compare_model_id(ev), "evaluationId": ev.eval_id,
             "metrics": {m: None if test is None else test[keys[m]] for m in available},
-            "medianLatencyMs": round(rng_for(ev.seed, ev.eval_id, "latency").uniform(4, 80), 2),
-            "onFrontier": False, "exclusionReason": None})
-    for m in models:  # on the frontier: no other model is at least as good and as fast
+            "medianLatencyMs": None if unmeasured else latency,
+            "onFrontier": False,
+            "exclusionReason": "latency_unavailable" if unmeasured else None})
+    ranked = [m for m in models if m["exclusionReason"] is None]
+    for m in ranked:  # on the frontier: no other model is at least as good and as fast
         m["onFrontier"] = m["metrics"].get(metric) is not None and not any(
-            _dominates(o, m, metric) for o in models if o is not m)
+            _dominates(o, m, metric) for o in ranked if o is not m)
     return {"project": project, "version": version, "frontierMetric": metric,
             "availableMetrics": available, "models": models}
 

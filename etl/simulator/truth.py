@@ -7,7 +7,9 @@ confidence-sweep, vector-analysis, recommendations once; performance-by-class an
 confusion-matrix for each of train, valid and test; confusion-matrix, vector-analysis and
 image-predictions (``split=all``, every page) for the server's default confidence variant.
 A panel that always answers 409 (a running or failed eval, a done eval's missing panel)
-contributes no rows; every listed eval has its ``evaluations`` row.
+contributes no rows; every listed eval has its ``evaluations`` row. ``comparisons`` are the
+compare bodies of every project version with a done eval (``model_comparison``: a row per
+model). Per-image confusions, class-to-class pairs included, come from ``images.image``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,19 @@ def ground_truth(ws: SimWorkspace, *, image_confusion: bool = False) -> dict[str
         "status_counts": by_status,
         "rows": totals,
         "evals": evals,
+        "comparisons": comparisons(ws),
     }
+
+
+def comparisons(ws: SimWorkspace) -> list[dict[str, Any]]:
+    """What the compare route serves for every (project, version) the export asks about:
+    each listed project's versions that have a done eval, with the body (``models``: one
+    ``model_comparison`` row each) and the server's default frontier metric."""
+    versions = sorted({(ev.project, ev.version_id) for ev in ws.evals
+                       if ev.status == "done" and ev.project is not None})
+    return [{"project": project, "version": version,
+             "body": ws.compare_body(project, version, None)}
+            for project, version in versions]
 
 
 def _tables(image_confusion: bool) -> list[str]:

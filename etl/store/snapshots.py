@@ -174,7 +174,8 @@ def read_previous_state(out: Path) -> PreviousState | None:
     if snapshot is None:
         return None
     evals = _read_columns(snapshot, "evaluations", [
-        "eval_id", "status", "project", "version_id", "model_id", "created_at", "model_url"])
+        "eval_id", "status", "project", "version_id", "model_id", "created_at", "model_url",
+        "listed"])
     units = _read_columns(snapshot, "panel_status", ["eval_id", "panel", "params", "state"])
     return PreviousState(
         evals={
@@ -184,6 +185,7 @@ def read_previous_state(out: Path) -> PreviousState | None:
             for r in evals
         },
         units={(r["eval_id"], r["panel"], r["params"]): r["state"] for r in units},
+        unlisted=frozenset(r["eval_id"] for r in evals if r["listed"] is False),
     )
 
 

@@ -11,6 +11,7 @@ import pytest
 from etl.config import CrawlConfig
 from etl.crawl.plan import units_for
 from etl.errors import AuthError, LockHeldError
+from etl.simulator.truth import comparisons
 from etl.store import publish
 from tests.support.runs import content, dataset, export, simulator, table
 
@@ -24,6 +25,8 @@ def test_full_export_accounts_for_every_planned_unit(tmp_path: Path) -> None:
     assert summary.evals_listed == len(evals) == 30
     status = table(out, "panel_status").to_pylist()
     planned = {(u.eval_id, u.panel, u.params) for e in evals for u in units_for(e.eval_id, CrawlConfig())}
+    planned |= {("", "compare", f"project={c['project']}&version={c['version']}")
+                for c in comparisons(sim.workspace)}  # one per project version with done evals
     assert {(r["eval_id"], r["panel"], r["params"]) for r in status} == planned
     states = Counter(r["state"] for r in status)
     assert states["ok"] > 0 and set(states) <= {"ok", "not_done", "unavailable", "not_materialized"}

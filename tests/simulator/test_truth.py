@@ -16,7 +16,7 @@ from etl.simulator.truth import DATA_OPTIONS, TABLE_PANELS
 from .client import fetch
 
 TOP_KEYS = {"workspace", "seed", "options", "plan", "projects", "status_counts", "rows",
-            "evals"}
+            "evals", "comparisons"}
 EVAL_EXTRAS = {"present_splits", "optimal_confidence", "confidences", "default_confidence",
                "rows"}
 # Seed 23 holds done evals of both task types with fewer than three splits (2 and 3 images).

@@ -43,7 +43,8 @@ def run(sim: SimHandle, out: Path, *, log: Path | None = None,
 def unit_key(name: str, request: PanelRequest) -> UnitKey:
     """The key of ``request``'s rows in table ``name`` (its ``Table.unit`` columns)."""
     values = {"eval_id": request.eval_id, "split": request.split,
-              "confidence": request.confidence}
+              "confidence": request.confidence, "project": request.project,
+              "version_id": request.version_id}
     return tuple(values[c] for c in TABLES[name].unit)
 
 
@@ -87,7 +88,8 @@ def request_of(status: Status) -> PanelRequest:
     fields = dict(p.split("=", 1) for p in params.split("&") if p)
     confidence = fields.get("confidence")
     return PanelRequest(eval_id, panel, fields.get("split"),  # type: ignore[arg-type]
-                        None if confidence is None else int(confidence))
+                        None if confidence is None else int(confidence),
+                        fields.get("project"), fields.get("version"))
 
 
 def published_mismatches(out: Path, truth: Path) -> list[str]:
