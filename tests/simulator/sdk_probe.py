@@ -52,6 +52,10 @@ def main(plan_path: str, out_path: str) -> None:
     record("defaults:image-predictions", done.image_predictions)
     record("compare", lambda: rfapi.compare_model_evals(
         key, ws.url, project=plan["project"], version=plan["version"]))
+    record("compare:f1", lambda: ws.compare_model_evaluations(
+        plan["project"], int(plan["version"]), frontier_metric="f1"))
+    record("error:compare_project", lambda: rfapi.compare_model_evals(
+        key, ws.url, project="no-such-project", version=1))
 
     running = ws.eval(plan["running"])
     record("error:not_found", lambda: ws.eval("doesNotExist"))

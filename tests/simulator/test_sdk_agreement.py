@@ -87,7 +87,8 @@ def test_sdk_panels_are_the_builders_bodies(probed: tuple[dict[str, Any], SimHan
         "defaults:performance-by-class": ws.panel_body(done, "performance-by-class"),
         "defaults:confusion-matrix": ws.panel_body(done, "confusion-matrix"),
         "defaults:image-predictions": ws.image_page(done, None, None, 0, 200),
-        "compare": ws.compare_body(done.project or "", done.version_id, None)}
+        "compare": ws.compare_body(done.project or "", done.version_id, None),
+        "compare:f1": ws.compare_body(done.project or "", done.version_id, "f1")}
     for name, body in expected.items():
         assert results[name] == {"ok": body}, name
 
@@ -100,7 +101,8 @@ def test_sdk_panels_are_the_builders_bodies(probed: tuple[dict[str, Any], SimHan
     ("error:report_not_found", "ModelEvalNotFoundError"),  # any 404 code, per the SDK
     ("error:bad_key", "ModelEvalAccessError"),
     ("error:other_workspace", "ModelEvalAccessError"),
-    ("error:filters", "RoboflowError")])
+    ("error:filters", "RoboflowError"),
+    ("error:compare_project", "ModelEvalNotFoundError")])  # any 404, per the SDK
 def test_sdk_error_mapping(probed: tuple[dict[str, Any], SimHandle], call: str,
                            error: str) -> None:
     results, _ = probed
@@ -111,13 +113,19 @@ def test_sdk_error_mapping(probed: tuple[dict[str, Any], SimHandle], call: str,
 @pytest.mark.parametrize(("argv", "exit_code"), [
     (["eval", "get", "{done}"], 0), (["eval", "map-results", "nope"], 3),
     (["eval", "map-results", "{running}"], 4),
-    (["eval", "performance-by-class", "{done}", "--split", "all"], 5)])
+    (["eval", "performance-by-class", "{done}", "--split", "all"], 5),
+    (["eval", "compare", "-p", "{project}", "-v", "{version}"], 0)])
 def test_roboflow_cli_exit_codes(sim: SimHandle, argv: list[str], exit_code: int) -> None:
     running = next(ev.eval_id for ev in sim.workspace.evals if ev.status == "running")
-    args = [a.format(done=a_done_eval(sim).eval_id, running=running) for a in argv]
+    done = a_done_eval(sim)
+    args = [a.format(done=done.eval_id, running=running, project=done.project,
+                     version=done.version_id) for a in argv]
     command = [sys.executable, "-m", "roboflow.roboflowpy", "--json", "-w", "acme", *args]
     result = subprocess.run(command, env=sdk_env(sim), capture_output=True, text=True,
                             timeout=60, check=False)
     assert result.returncode == exit_code, result.stderr
-    if exit_code == 0:
-        assert json.loads(result.stdout) == sim.workspace.get_body(a_done_eval(sim))
+    if exit_code == 0 and argv[1] == "compare":  # the CLI prints the body as served
+        assert json.loads(result.stdout) == sim.workspace.compare_body(
+            done.project or "", done.version_id, None)
+    elif exit_code == 0:
+        assert json.loads(result.stdout) == sim.workspace.get_body(done)
