@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 
 from etl.cli import main
-from etl.demo import run_demo
 from etl.errors import EXIT_OK, EXIT_REGRESSION, EXIT_USAGE
 
 TOKEN = "T0KEN-in-the-webhook-path"
@@ -35,11 +34,9 @@ tolerance = 1.0
 """
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("check") / "demo"
-    assert run_demo(out) == 0
-    return out
+@pytest.fixture
+def demo(demo_dataset: Path) -> Path:
+    return demo_dataset
 
 
 class Hook:
