@@ -54,6 +54,9 @@ class Dialect:
     lock_sql: str | None = None  # returns one boolean: true when this load got the lock
     # (declared kind, kind the driver reports) pairs that are the same column type.
     equivalent: frozenset[tuple[str, str]] = frozenset()
+    # `create or replace view` may change a view's columns (not in PostgreSQL, where a view
+    # whose columns change is dropped and created again, in one transaction).
+    replaces_views: bool = True
 
     def quote(self, name: str) -> str:
         q = self.quote_char
@@ -115,7 +118,7 @@ POSTGRESQL = Dialect(
     "postgresql", "adbc_driver_postgresql.dbapi",
     {"string": "text", "double": "double precision", "int64": "bigint", "bool": "boolean",
      "timestamptz": "timestamptz", "list<string>": "text[]"},
-    unique_index=True, nulls_not_distinct=True,
+    unique_index=True, nulls_not_distinct=True, replaces_views=False,
     # Session-level: held across the load's transactions, released when the process dies.
     lock_sql="select pg_try_advisory_lock(hashtext('evals-etl load ' || current_database() "
              "|| '.{schema}'))",

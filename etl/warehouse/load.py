@@ -8,6 +8,9 @@ fingerprint recorded in the same transaction, and a unit gone from the dataset i
 So a re-load writes nothing, a killed load leaves every unit either as before or as after,
 and the next load (from any machine: the state lives in the warehouse) finishes the job.
 
+Then the analyst views (``sql/2_intermediate`` and ``sql/3_marts``) are created over those
+tables from the same SQL, transpiled (``etl.warehouse.marts``), when their SQL changed.
+
 Crash points (``etl.crashpoints``), reached once per chunk transaction:
 ``load-staged`` → ``load-replaced`` (before commit) → ``load-committed``.
 
@@ -30,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 
 from etl.errors import ConfigError, PublishError
+from etl.warehouse import marts
 from etl.warehouse.dataset import Dataset
 from etl.warehouse.dialects import POSTGRESQL, Dialect, WarehouseUri
 from etl.warehouse.target import LoadResult, Warehouse
@@ -58,6 +62,7 @@ def load(out: Path, uri: str, *, schema: str = DEFAULT_SCHEMA,
         wh.lock()
         migrated = wh.migrate()
         result = wh.sync(dataset, chunk_rows)
+        result = replace(result, views=marts.sync_views(wh))
         wh.record(dataset, result)
     return replace(result, target=target.masked, migrated=tuple(migrated),
                    seconds=time.monotonic() - started)

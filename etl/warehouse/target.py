@@ -23,6 +23,7 @@ from etl.warehouse.dataset import Dataset, Unit, unit_key
 from etl.warehouse.dialects import Dialect
 
 LOADS, VERSIONS, HISTORY = "_evals_etl_loads", "_evals_etl_schema", "_evals_etl_history"
+VIEWS = "_evals_etl_views"  # the analyst views created from sql/ (etl.warehouse.marts)
 STAGE, KEYS = "_evals_etl_stage", "_evals_etl_keys"
 
 
@@ -55,6 +56,10 @@ _META: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
                          pa.field("replaced", pa.int64(), False),
                          pa.field("removed", pa.int64(), False),
                          pa.field("rows_inserted", pa.int64(), False)]), ()),
+    VIEWS: (pa.schema([pa.field("name", pa.string(), False),
+                       pa.field("position", pa.int64(), False),  # build order
+                       pa.field("fingerprint", pa.string(), False),
+                       pa.field("created_at", schemas.TIMESTAMP, False)]), ("name",)),
 }
 
 
@@ -71,14 +76,16 @@ class LoadResult:
     migrated: tuple[str, ...] = ()
     seconds: float = 0.0
     tables: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (replaced, removed)
+    views: int = 0  # analyst views (re)created because their SQL changed
 
     @property
     def noop(self) -> bool:
-        return not (self.replaced or self.removed or self.migrated)
+        return not (self.replaced or self.removed or self.migrated or self.views)
 
     def __str__(self) -> str:
         where = f"{self.target} schema {self.schema} (dataset run {self.run_id or '?'})"
         schema = f"; schema: {', '.join(self.migrated)}" if self.migrated else ""
+        schema += f"; {self.views} views created" if self.views else ""
         if self.noop:
             return (f"warehouse {where}: up to date, {self.unchanged} table×eval units unchanged, "
                     f"nothing written ({self.seconds:.1f} s)")
@@ -118,7 +125,7 @@ class Warehouse:
 
     def migrate(self) -> list[str]:
         """Create what is missing and add new columns; stop on a type the code disagrees with."""
-        existing = self._existing_tables()
+        existing = self.existing_tables()
         if existing is None:
             # Only when missing: creating a schema needs a right a loader may well not have.
             self.cur.execute(f"create schema if not exists {self.dialect.quote(self.schema)}")
@@ -154,7 +161,7 @@ class Warehouse:
             self.cur.execute(f"update {self.ref(LOADS)} set unit = eval_id where unit is null")
 
     def _plan_migration(self) -> tuple[list[str], list[str]]:
-        existing = self._existing_tables() or set()
+        existing = self.existing_tables() or set()
         statements: list[str] = []
         created, added, problems = [], [], []
         new_columns: set[str] = set()
@@ -191,7 +198,7 @@ class Warehouse:
     def _forget(self, table: str) -> str:
         return f"delete from {self.ref(LOADS)} where table_name = '{table}'"
 
-    def _existing_tables(self) -> set[str] | None:
+    def existing_tables(self) -> set[str] | None:
         """Table names in the schema; None when the schema does not exist."""
         # The filter is a LIKE pattern ("_" matches any character): compare names exactly.
         objects = self.conn.adbc_get_objects(depth="tables", db_schema_filter=self.schema)
@@ -292,6 +299,10 @@ class Warehouse:
             "schema_version": [SCHEMA_VERSION], "replaced": [result.replaced],
             "removed": [result.removed], "rows_inserted": [result.rows_inserted]})
         self.commit()
+
+    def append(self, name: str, columns: dict[str, list[Any]]) -> None:
+        """Rows into one of the warehouse's own bookkeeping tables."""
+        self._append(name, columns)
 
     def _append(self, name: str, columns: dict[str, list[Any]]) -> None:
         schema, _ = _META[name]

@@ -22,7 +22,7 @@ row_totals as (
         split,
         confidence,
         actual_class,
-        sum(count) as row_total,
+        cast(sum(count) as bigint) as row_total,  -- bigint in every warehouse
         actual_idx = max(actual_idx) over (partition by eval_id, split, confidence)
             as is_background
     from confusion_matrix

@@ -49,7 +49,7 @@ with_previous as (
         *,
         lag(version_id) over by_version as previous_version_id,
         lag(headline) over by_version as previous_headline,
-        lag(map) over by_version as previous_map,
+        lag(versions.map) over by_version as previous_map,
         lag(miou) over by_version as previous_miou,
         lag(f1) over by_version as previous_f1
     from versions
@@ -62,12 +62,14 @@ with_previous as (
 deltas as (
     select
         *,
-        map - previous_map as map_delta,
+        -- `map` qualified everywhere: sqlglot (the warehouse's transpiler) reads a bare `map` as
+        -- DuckDB's map() function
+        with_previous.map - previous_map as map_delta,
         miou - previous_miou as miou_delta,
         f1 - previous_f1 as f1_delta,
         -- the headline metric against the same metric of the previous version
         case headline_metric
-            when 'map' then map - previous_map
+            when 'map' then with_previous.map - previous_map
             when 'miou' then miou - previous_miou
         end as headline_delta
     from with_previous
@@ -82,7 +84,7 @@ trends as (
         eval_id,
         task_type,
         created_at,
-        map,
+        deltas.map,
         miou,
         precision,
         recall,
@@ -99,7 +101,7 @@ trends as (
         settings.tolerance,
         case when headline_delta is not null then headline_metric end as regression_metric,
         coalesce(is_latest_in_project, false) as is_latest_in_project,
-        map as map50
+        deltas.map as map50
     from deltas
     cross join settings
 )

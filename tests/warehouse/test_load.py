@@ -32,7 +32,9 @@ def test_the_warehouse_types_come_from_the_schema_module(env: Any) -> None:
     env.load()
     rows = env.pg.rows(
         "select table_name, column_name, data_type, is_nullable from information_schema.columns "
-        f"where table_schema = '{env.schema}' and table_name not like '\\_%'")
+        f"where table_schema = '{env.schema}' and table_name not like '\\_%' "
+        "and table_name in (select table_name from information_schema.tables "
+        f"where table_schema = '{env.schema}' and table_type = 'BASE TABLE')")
     types = {(t, c): (d, n) for t, c, d, n in rows}
     assert types[("vector_clusters", "sample_images")] == ("ARRAY", "YES")
     assert types[("evaluations", "created_at")] == ("timestamp with time zone", "YES")

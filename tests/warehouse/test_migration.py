@@ -15,7 +15,12 @@ pytestmark = pytest.mark.postgres
 
 
 def pretend_older(env: Any, *statements: str) -> None:
-    """Turn the loaded warehouse into one an older evals-etl would have left."""
+    """Turn the loaded warehouse into one an older evals-etl would have left: no analyst
+    views (so its tables can be changed under them), then ``statements``."""
+    views = f'"{env.schema}"._evals_etl_views'
+    names = [name for (name,) in env.pg.rows(f"select name from {views} order by position desc")]
+    env.pg.execute(*(f'drop view "{env.schema}"."{name}"' for name in names),
+                   f"drop table {views}")
     env.pg.execute(*statements, f'update "{env.schema}"._evals_etl_schema set version = 1')
 
 
