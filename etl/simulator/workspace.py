@@ -26,6 +26,7 @@ from etl.simulator.common import (
     SPLITS,
     STATUSES,
     ident,
+    leading_pair,
     rng_for,
     stable_hash,
 )
@@ -49,6 +50,7 @@ AWKWARD_CLASS = 'défaut "grave", type B'
 # that renders the workspace (the HTML report) can be shown to print them as text.
 HOSTILE_CLASSES = ("<script>alert(1)</script>", '"><img src=x onerror=alert(1)>')
 _NEWEST = datetime(2026, 4, 27, 20, 4, 10, 904000, tzinfo=UTC)
+SEMSEG_TYPE = "semantic-segmentation"  # the workspace listing's project type
 _PROJECT_WORDS = ("chess-pieces", "hard-hat-detection", "conveyor-defects", "car-rims",
                   "pcb-defects", "road-signs", "fish-species", "solar-panels", "retail-shelf",
                   "wildlife-cam", "aerial-roofs", "weld-seams")
@@ -219,22 +221,12 @@ def _make_projects(options: SimOptions, rng: random.Random) -> tuple[SimProject,
     return _with_cars_and_trucks(projects, options)
 
 
-# Always two classes of the first detection project, so the documented "cars taken for
-# trucks" question (docs/views.md) has rows in every default workspace, the demo's included.
-CONFUSED_PAIR = ("car", "truck")
-
-
-def _with_cars_and_trucks(projects: list[SimProject],
-                          options: SimOptions) -> tuple[SimProject, ...]:
-    """After every draw, so the rest of the workspace is what the seed made it."""
-    first = next((i for i, p in enumerate(projects)
-                  if p.listed and p.type != "semantic-segmentation"), None)
+def _with_cars_and_trucks(projects: list[SimProject], options: SimOptions) -> tuple[SimProject, ...]:
+    """The first detection project's first classes are car and truck (after every draw)."""
+    first = next((i for i, p in enumerate(projects) if p.listed and p.type != SEMSEG_TYPE), None)
     if options.hostile_names or first is None or len(projects[first].classes) < 3:
         return tuple(projects)
-    classes = projects[first].classes
-    rest = [c for c in classes if c not in CONFUSED_PAIR]
-    kept = rest[len(rest) - (len(classes) - 2):]  # the tail: AWKWARD_CLASS stays last
-    projects[first] = replace(projects[first], classes=(*CONFUSED_PAIR, *kept))
+    projects[first] = replace(projects[first], classes=leading_pair(projects[first].classes))
     return tuple(projects)
 
 
