@@ -69,6 +69,7 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
     "aiohttp": {"crawl/http.py", "crawl/body.py"},  # the client (body.py: reading a body)
     "aiohttp.web": {"simulator/app.py", "simulator/faults.py", "simulator/server.py"},
     "duckdb": {"views.py", "store/merge.py", "warehouse/dataset.py", "warehouse/target.py",
+               "warehouse/iceberg.py",
                "report/data.py"},
     "adbc_driver_manager": {"warehouse/load.py"},
     "adbc_driver_postgresql": set(),  # loaded by name from the dialect, never imported
@@ -77,6 +78,9 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
                         "store/writer.py"},
     "socket": {"store/runlock.py"},  # the hostname, for the lock's message
     "requests": set(),
+    # Iceberg: the catalog, the load, the run manifest and doctor's probe (etl.warehouse.iceberg*)
+    "pyiceberg": {"warehouse/iceberg.py", "warehouse/iceberg_catalog.py",
+                  "warehouse/iceberg_manifest.py", "warehouse/iceberg_probe.py"},
     "sqlglot": {"warehouse/transpile.py"},  # the views' SQL into a warehouse's dialect
     "urllib.request": {"pings.py"},  # a monitoring ping is one small POST, not the crawl
 }

@@ -36,6 +36,7 @@ from etl.errors import ConfigError, PublishError
 from etl.warehouse import marts
 from etl.warehouse.dataset import Dataset
 from etl.warehouse.dialects import POSTGRESQL, Dialect, WarehouseUri
+from etl.warehouse.iceberg_uri import is_iceberg
 from etl.warehouse.target import LoadResult, Warehouse
 
 DEFAULT_SCHEMA = "evals_etl"
@@ -54,6 +55,8 @@ def load(out: Path, uri: str, *, schema: str = DEFAULT_SCHEMA,
     """Bring ``schema`` in the warehouse at ``uri`` to the dataset published in ``out``."""
     if not _IDENTIFIER.fullmatch(schema):
         raise ConfigError(f"--schema {schema!r}: use lower-case letters, digits and _ only")
+    if is_iceberg(uri):  # a lake, not a SQL warehouse: pyiceberg (etl.warehouse.iceberg), no ADBC
+        return _iceberg_load(out, uri, schema)
     target = WarehouseUri.parse(uri)
     dataset = Dataset.open(out)
     started = time.monotonic()
@@ -66,6 +69,15 @@ def load(out: Path, uri: str, *, schema: str = DEFAULT_SCHEMA,
         wh.record(dataset, result)
     return replace(result, target=target.masked, migrated=tuple(migrated),
                    seconds=time.monotonic() - started)
+
+
+def _iceberg_load(out: Path, uri: str, schema: str) -> LoadResult:
+    try:  # only here: the package works without the iceberg extra
+        from etl.warehouse import iceberg
+    except ImportError as exc:
+        raise ConfigError(f"Iceberg needs pyiceberg ({exc.name} is missing): "
+                          "pip install 'evals-etl[iceberg]'") from None
+    return iceberg.load(out, uri, schema=schema)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from etl.errors import ConfigError
 from etl.warehouse.dialects import WarehouseUri
+from etl.warehouse.iceberg_uri import is_iceberg
 from etl.warehouse.load import _IDENTIFIER, _connection, _warehouse_errors
 from etl.warehouse.target import SCHEMA_VERSION, VERSIONS
 
@@ -12,6 +13,8 @@ def probe(uri: str, schema: str) -> tuple[str, str]:
     """(ok | warn, what was found); raises the load's own errors when it cannot connect."""
     if not _IDENTIFIER.fullmatch(schema):
         raise ConfigError(f"--schema {schema!r}: use lower-case letters, digits and _ only")
+    if is_iceberg(uri):  # the catalog and the bucket (etl.warehouse.iceberg_probe)
+        return _iceberg_probe(uri, schema)
     target = WarehouseUri.parse(uri)
     with _warehouse_errors(target), _connection(target) as conn, conn.cursor() as cur:
         cur.execute("select count(*) from information_schema.tables where table_schema = "
@@ -29,3 +32,12 @@ def probe(uri: str, schema: str) -> tuple[str, str]:
                     f"{version:012x} and this evals-etl writes {SCHEMA_VERSION:012x}: the next "
                     "load migrates it (additive changes only)" if version is not None else
                     f"connected to {target.masked}; schema {schema!r} records no version")
+
+
+def _iceberg_probe(uri: str, namespace: str) -> tuple[str, str]:
+    try:  # only here: doctor works without the iceberg extra
+        from etl.warehouse import iceberg_probe
+    except ImportError as exc:
+        raise ConfigError(f"Iceberg needs pyiceberg ({exc.name} is missing): "
+                          "pip install 'evals-etl[iceberg]'") from None
+    return iceberg_probe.probe(uri, namespace)
