@@ -108,8 +108,17 @@ class PingConfig:
 
 
 @dataclass(frozen=True)
+class WorkspaceSource:
+    """One workspace of a run and the key that reads it (each may have its own)."""
+
+    slug: str
+    key: Secret | None = field(default=None, repr=False)
+    key_from: str = KEY_ENV  # where the key came from, for messages (never the key)
+
+
+@dataclass(frozen=True)
 class Config:
-    workspace: str
+    workspace: str  # the first (usually the only) workspace; `workspaces` lists them all
     api: ApiConfig = ApiConfig()
     crawl: CrawlConfig = CrawlConfig()
     output: OutputConfig = OutputConfig()
@@ -119,6 +128,11 @@ class Config:
     ping: PingConfig = PingConfig()
     # Said once per run: an unencrypted API URL, TLS checks off, a key file others can read.
     warnings: tuple[str, ...] = ()
+    workspaces: tuple[WorkspaceSource, ...] = ()  # empty: just `workspace`, with api.key
+
+    def sources(self) -> tuple[WorkspaceSource, ...]:
+        """Every workspace of the run with its key (one, unless several were configured)."""
+        return self.workspaces or (WorkspaceSource(self.workspace, self.api.key),)
 
 
 _SECTIONS: dict[str, type] = {"api": ApiConfig, "crawl": CrawlConfig, "output": OutputConfig,
@@ -145,7 +159,15 @@ def load(
                           f"copied, committed and printed); set {KEY_ENV}, or name a file "
                           "that holds it with [api] key_file (chmod 600)")
     _resolve_relative(raw, path)
-    for dotted, value in (overrides or {}).items():
+    overrides = dict(overrides or {})
+    if (chosen := overrides.pop("workspaces", None)) is not None:
+        # --workspace (repeatable) picks the run's workspaces; one the file describes keeps
+        # the key source the file gives it.
+        described = {e["slug"]: e for e in raw.get("workspaces") or []
+                     if isinstance(e, Mapping) and isinstance(e.get("slug"), str)}
+        raw.pop("workspace", None)
+        raw["workspaces"] = [described.get(slug, slug) for slug in chosen]
+    for dotted, value in overrides.items():
         if value is None:
             continue
         section, _, name = dotted.rpartition(".")
@@ -153,11 +175,11 @@ def load(
 
     key_file = raw.get("api", {}).pop("key_file", None)
     sections = {name: _build(cls, raw.pop(name, {}), name) for name, cls in _SECTIONS.items()}
-    api = _with_key(sections["api"], env, key_file, path, require_key)
+    api = _with_key(sections["api"], env, key_file, path, require_key=False)
 
-    workspace = raw.pop("workspace", None)
-    if not workspace or not isinstance(workspace, str):
-        raise ConfigError("no workspace: pass --workspace or set `workspace` in the config")
+    sources = _workspaces(raw.pop("workspaces", None), raw.pop("workspace", None), api, env,
+                          path, require_key)
+    workspace = sources[0].slug
     log_format = raw.pop("log_format", "auto")
     if log_format not in ("auto", "text", "json"):
         raise ConfigError(f"log_format must be auto, text or json, not {log_format!r}")
@@ -167,9 +189,55 @@ def load(
     if raw:
         raise ConfigError(f"unknown config keys: {', '.join(sorted(raw))}")
     config = Config(workspace, api, sections["crawl"], sections["output"], log_format,
-                    full_refresh, sections["health"], sections["ping"])
+                    full_refresh, sections["health"], sections["ping"],
+                    workspaces=sources if len(sources) > 1 or sources[0].key_from != KEY_ENV
+                    else ())
+    if len(sources) > 1 or sources[0].key_from != KEY_ENV:
+        config = replace(config, api=replace(api, key=sources[0].key))
     _validate(config)
     return replace(config, warnings=tuple(_security_warnings(config, key_file, path)))
+
+
+def _workspaces(listed: Any, single: Any, api: ApiConfig, env: Mapping[str, str],
+                config_path: Path | None, require_key: bool) -> tuple[WorkspaceSource, ...]:
+    """``workspaces = ["a", "b"]``, ``[[workspaces]]`` tables (``slug`` and a ``key_env`` or
+    ``key_file`` of its own), or the single ``workspace``; each with its key."""
+    if isinstance(listed, list) and len(listed) == 1 and isinstance(listed[0], str):
+        listed, single = None, listed[0]  # one workspace named on the command line
+    if listed is None:
+        if not single or not isinstance(single, str):
+            raise ConfigError("no workspace: pass --workspace or set `workspace` in the config")
+        if api.key is None and require_key:
+            raise ConfigError(f"no API key: set {KEY_ENV} or name a key file in the config "
+                              "([api] key_file)")
+        return (WorkspaceSource(single, api.key),)
+    if single is not None and single not in (listed if isinstance(listed, list) else []):
+        raise ConfigError("set `workspace` or `workspaces`, not both")
+    if not isinstance(listed, list) or not listed:
+        raise ConfigError("workspaces must be a non-empty list of slugs or of tables")
+    sources = []
+    for i, item in enumerate(listed):
+        entry = {"slug": item} if isinstance(item, str) else item
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("slug"), str):
+            raise ConfigError(f"workspaces[{i}] must be a slug or a table with `slug`")
+        unknown = set(entry) - {"slug", "key_env", "key_file"}
+        if unknown or ("key_env" in entry and "key_file" in entry):
+            raise ConfigError(f"workspaces[{i}] ({entry['slug']}): give `slug` and at most one "
+                              f"of key_env, key_file (not {', '.join(sorted(unknown)) or 'both'})")
+        if "key_env" in entry:
+            name = str(entry["key_env"])
+            value, source = (env.get(name) or "").strip() or None, f"${name}"
+        elif "key_file" in entry:
+            value, source = _read_key_file(entry["key_file"], config_path), str(entry["key_file"])
+        else:
+            value, source = (api.key.reveal() if api.key else None), KEY_ENV
+        if value is None and require_key:
+            raise ConfigError(f"workspace {entry['slug']!r}: no API key in {source}")
+        sources.append(WorkspaceSource(entry["slug"], Secret(value) if value else None, source))
+    slugs = [s.slug for s in sources]
+    if len(set(slugs)) != len(slugs):
+        raise ConfigError(f"workspaces lists a slug twice: {', '.join(slugs)}")
+    return tuple(sources)
 
 
 def health(path: Path | None) -> HealthConfig:
@@ -347,8 +415,9 @@ def _validate(config: Config) -> None:
         raise ConfigError("output.keep must be >= 1")
     if not 0 <= config.output.keep_days <= 36500:
         raise ConfigError("output.keep_days must be between 0 and 36500")
-    if config.workspace in (".", ".."):
-        raise ConfigError(f"workspace {config.workspace!r} is not a workspace slug")
+    for source in config.sources():
+        if source.slug in (".", "..") or not source.slug.strip():
+            raise ConfigError(f"workspace {source.slug!r} is not a workspace slug")
     if not config.api.url.startswith(("http://", "https://")):
         raise ConfigError(f"api.url must be an http(s) URL, not {config.api.url!r}")
     if config.health.accept_partial not in ("never", "unavailable", "always"):

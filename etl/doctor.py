@@ -122,9 +122,10 @@ def folder_checks(out: Path, workspace: str | None) -> list[Check]:
         return [Check("out", "fail", f"{out} refuses a new file: {exc.strerror}",
                       "choose another --out or fix its permissions")]
     marker = ownership.read_marker(out) if out.is_dir() else None
-    if marker is not None and workspace is not None and marker.workspace != workspace:
-        checks.append(Check("out", "fail", f"{out} holds workspace {marker.workspace!r}'s "
-                            "export", "use another --out for this workspace"))
+    if marker is not None and workspace is not None and workspace not in marker.owners:
+        checks.append(Check("out", "warn", f"{out} holds workspace {', '.join(marker.owners)}"
+                            f", not {workspace!r}", "use another --out, or export them "
+                            "together once (--workspace for each)"))
     elif marker is None and out.is_dir() and any(out.iterdir()):
         checks.append(Check("out", "warn", f"{out} is not empty and was not made by evals-etl",
                             "an export refuses a folder with other files: use an empty one"))

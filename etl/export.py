@@ -8,23 +8,25 @@ switch in ``store.publish``.
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
-from etl import interrupts, views
+from etl import interrupts, outcomes, views
 from etl.config import Config
 from etl.crawl import ledger
-from etl.crawl.engine import CrawlResult, crawl
+from etl.crawl.engine import CrawlResult
 from etl.crawl.preview import Preview, preview
 from etl.crawl.resume import Resumable
+from etl.crawl.workspaces import WorkspaceRun, crawl_workspaces
 from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, ConfigError, StorageError
-from etl.normalize import listing_batch
 from etl.panels import PanelRequest
 from etl.progress import Reporter, aggregate
 from etl.schemas import TABLES
@@ -47,6 +49,7 @@ class RunSummary:
     seconds: float
     warnings: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    workspaces: tuple[dict[str, Any], ...] = ()  # how each ended (outcomes.endings)
 
     @property
     def exit_code(self) -> int:
@@ -56,10 +59,13 @@ class RunSummary:
 
     def line(self) -> str:
         states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items())) or "nothing to do"
+        each = "; ".join(f"{w['workspace']} {w['status']}" + (
+            f" ({w['reason']})" if w["status"] in ("refused", "failed") else "")
+            for w in self.workspaces) if len(self.workspaces) > 1 else ""
         return (
             f"{self.status}: {self.evals_exported} of {self.evals_listed} evals exported, "
             f"{self.requests} requests ({self.retries} retries), panels: {states}, "
-            f"{self.seconds:.1f} s, run {self.run_id}"
+            f"{self.seconds:.1f} s, run {self.run_id}" + (f"; workspaces: {each}" if each else "")
         )
 
 
@@ -72,7 +78,7 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
     """Export the workspace into ``config.output.out`` and publish the result atomically."""
     out = config.output.out
     # Whose folder is it: refused (exit 2) before anything is written or any request sent.
-    for note in ownership.claim(out, config.workspace):
+    for note in ownership.claim(out, [source.slug for source in config.sources()]):
         reporter.event(note, level="warning")
     with publish.RunLock(out) as lock:
         if lock.note:
@@ -90,17 +96,21 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         current = publish.read_previous_state(out)
         previous = None if config.full_refresh else current
         mode = "incremental" if previous is not None else "full"
-        reporter.event("export started", workspace=config.workspace, run_id=run_id, mode=mode)
+        reporter.event("export started", workspace=config.workspace, run_id=run_id, mode=mode,
+                       workspaces=[source.slug for source in config.sources()])
         try:
-            result = await crawl(
+            runs = await crawl_workspaces(
                 config, sink, run_id=run_id, previous=previous, resumable=resumable,
                 progress=lambda e: reporter.progress(e.units_done, e.units_total, e.requests),
             )
         finally:
             reporter.close()
             sink.close()
-        summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock)
-        commit = _commit(config, run_id, staging, result, sink.outcomes, summary, started,
+        result = outcomes.combined(runs)
+        owned = outcomes.owners(runs, config.workspace)
+        summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock,
+                             outcomes.endings(runs, sink.outcomes, owned))
+        commit = _commit(config, run_id, staging, runs, sink.outcomes, summary, started,
                          known=set(current.units) if current is not None else set())
         with interrupts.shielded():  # a signal now waits for the switch to finish
             snapshot = _publish(out, commit, config, reporter)
@@ -147,9 +157,10 @@ async def dry_run(config: Config) -> Preview:
     """What ``run_export`` would fetch, from list requests alone; writes nothing anywhere."""
     out = config.output.out
     marker = ownership.read_marker(out) if out.is_dir() else None
-    if marker is not None and marker.workspace != config.workspace:
-        raise ConfigError(f"{out} holds the export of workspace {marker.workspace!r}, not "
-                          f"{config.workspace!r}: a run would refuse it; use another --out")
+    run = {source.slug for source in config.sources()}
+    if marker is not None and not (run <= set(marker.owners) or set(marker.owners) <= run):
+        raise ConfigError(f"{out} holds the export of workspace {', '.join(marker.owners)}, "
+                          f"not {', '.join(sorted(run))}: a run would refuse it")
     previous = None if config.full_refresh or not out.is_dir() else \
         publish.read_previous_state(out)
     return await preview(config, previous)
@@ -186,13 +197,16 @@ def _take_over(out: Path, staging: Path,
     return resumable, RunSink(staging, archive_parts=adopted.archive_parts)
 
 
-def _commit(config: Config, run_id: str, staging: Path, result: CrawlResult,
-            outcomes: list[ledger.Outcome], summary: RunSummary, started: datetime,
+def _commit(config: Config, run_id: str, staging: Path, runs: list[WorkspaceRun],
+            done: list[ledger.Outcome], summary: RunSummary, started: datetime,
             known: set[tuple[str, str, str]]) -> publish.Commit:
     """What the run publishes. A unit it did not attempt keeps the state it had; only a unit
-    with none yet is recorded (as unavailable, not attempted)."""
+    with none yet is recorded (as unavailable, not attempted). Only the workspaces whose
+    listing was complete say which of their evals are listed; the others keep theirs."""
     finished = datetime.now(UTC)
-    recorded = [o for o in outcomes if o.attempted or _key(o.request) not in known]
+    result = outcomes.combined(runs)
+    recorded = [o for o in done if o.attempted or _key(o.request) not in known]
+    listing, listed = outcomes.listing_table(runs, run_id, finished)
     return publish.Commit(
         run_id=run_id,
         staging=staging,
@@ -200,12 +214,11 @@ def _commit(config: Config, run_id: str, staging: Path, result: CrawlResult,
         resumed_units=tuple(o.request for o in recorded
                             if o.state == "ok" and _key(o.request) in result.reused),
         attempted_units=tuple(o.request for o in recorded),
-        panel_status=pa.Table.from_batches(
-            [ledger.outcomes_batch(recorded, config.workspace, run_id, finished)]),
+        panel_status=outcomes.panel_status_table(
+            recorded, outcomes.owners(runs, config.workspace), run_id, finished),
         run_row=_run_row(config.workspace, summary, started, finished),
-        listing=pa.Table.from_batches([listing_batch(
-            result.listings, config.workspace, run_id, finished)])
-        if result.listing_complete else None,
+        listing=listing,
+        listed_workspaces=listed,
     )
 
 
@@ -214,7 +227,8 @@ def _key(request: PanelRequest) -> tuple[str, str, str]:
 
 
 def _summarize(
-    result: CrawlResult, outcomes: list[ledger.Outcome], run_id: str, mode: str, seconds: float
+    result: CrawlResult, outcomes: list[ledger.Outcome], run_id: str, mode: str, seconds: float,
+    workspaces: tuple[dict[str, Any], ...] = (),
 ) -> RunSummary:
     states = Counter(o.state if o.attempted else "not_attempted" for o in outcomes)
     problems = [
@@ -230,6 +244,9 @@ def _summarize(
     if not result.listing_complete:
         # Evals the listing could not reach are missing from this run: say so in its status.
         problems = [f"listing incomplete: {w}" for w in result.warnings] + problems
+    if len(workspaces) > 1:  # a workspace that failed alone makes the run partial, not failed
+        problems += [f"workspace {w['workspace']!r} {w['status']}: {w['reason']}"
+                     for w in workspaces if w["status"] in ("refused", "failed")]
     if result.aborted:
         status = "failed"
         problems.insert(0, f"run stopped early: {result.aborted}")
@@ -247,6 +264,7 @@ def _summarize(
         seconds=seconds,
         warnings=list(result.warnings),
         problems=problems,
+        workspaces=workspaces,
     )
 
 
@@ -258,5 +276,7 @@ def _run_row(workspace: str, s: RunSummary, started: datetime, finished: datetim
         "requests": s.requests, "retries": s.retries,
         "errors": s.states.get("error", 0) + s.states.get("unavailable", 0),
         "units_not_attempted": s.states.get("not_attempted", 0),
+        "workspaces": [w["workspace"] for w in s.workspaces] or [workspace],
+        "workspace_outcomes": json.dumps(list(s.workspaces), ensure_ascii=False),
     }
     return pa.Table.from_pylist([row], schema=TABLES["runs"].schema)

@@ -47,9 +47,11 @@ class RunRecord:
     retries: int | None = None
     units: Mapping[str, int] = field(default_factory=dict)  # by panel state
     listing_complete: bool | None = None  # None: the run never got a listing
+    workspaces: tuple[Mapping[str, Any], ...] = ()  # how each ended, when several
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "units": dict(self.units)}
+        return {**asdict(self), "units": dict(self.units),
+                "workspaces": [dict(w) for w in self.workspaces]}
 
 
 def record(out: Path, run: RunRecord) -> bool:
@@ -130,7 +132,8 @@ def finished(started: datetime, summary: RunSummary, workspace: str) -> RunRecor
         published=True, workspace=workspace, evals_listed=summary.evals_listed,
         evals_exported=summary.evals_exported, requests=summary.requests,
         retries=summary.retries, units=dict(summary.states),
-        listing_complete=not any(p.startswith("listing incomplete") for p in summary.problems))
+        listing_complete=not any(p.startswith("listing incomplete") for p in summary.problems),
+        workspaces=summary.workspaces if len(summary.workspaces) > 1 else ())
 
 
 def failed(started: datetime, exit_code: int, status: str, reason: str, run_id: str | None,

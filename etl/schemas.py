@@ -288,6 +288,10 @@ RUNS = _table(
     _f("errors", I, "panel units that ended in error or unavailable"),
     _f("units_not_attempted", I, "panel units the run did not finish (deadline, interruption, "
        "API down); they kept their previous state. NULL for runs before it was counted"),
+    _f("workspaces", pa.list_(S), "every workspace the run covered, in config order (`workspace` "
+       "is the first); NULL for runs before several workspaces were possible"),
+    _f("workspace_outcomes", S, "JSON list, one object per workspace: workspace, status "
+       "(success, partial, failed, refused), exit_code, reason, evals_listed, evals_exported"),
     lineage=(LINEAGE[0], LINEAGE[2], LINEAGE[3]),
 )
 

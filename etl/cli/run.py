@@ -25,7 +25,8 @@ def register(sub: Commands) -> None:
 
 def _add_export(sub: Commands) -> None:
     export = sub.add_parser("export", help="export a workspace (incremental unless --full-refresh)")
-    export.add_argument("--workspace", help="workspace URL slug")
+    export.add_argument("--workspace", action="append", help="workspace URL slug (repeatable: "
+                        "one run exports several workspaces into one folder)")
     export.add_argument("--api-url", help="API base URL (default https://api.roboflow.com)")
     export.add_argument("--verify-tls", action=argparse.BooleanOptionalAction, default=None,
                         help="check the API's TLS certificate (default; --verify-tls undoes "
@@ -70,7 +71,7 @@ def _export(args: argparse.Namespace) -> int:
     from etl.progress import Reporter, resolve_format
 
     overrides: dict[str, Any] = {
-        "workspace": args.workspace,
+        "workspaces": args.workspace,
         "api.url": args.api_url,
         "api.verify_tls": args.verify_tls,
         "output.out": str(args.out) if args.out is not None else None,
@@ -109,8 +110,14 @@ def _export(args: argparse.Namespace) -> int:
     reporter.event(summary.line(), event="finished", status=summary.status,
                    exit_code=summary.exit_code, run_id=summary.run_id, mode=summary.mode,
                    evals_listed=summary.evals_listed, evals_exported=summary.evals_exported,
-                   requests=summary.requests, retries=summary.retries, units=summary.states)
+                   requests=summary.requests, retries=summary.retries, units=summary.states,
+                   **_each(summary.workspaces))
     return summary.exit_code
+
+
+def _each(workspaces: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    """The per-workspace endings for the final record, when the run covered several."""
+    return {"workspaces": list(workspaces)} if len(workspaces) > 1 else {}
 
 
 def _dry_run(cfg: Any, reporter: Any) -> int:

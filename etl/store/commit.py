@@ -32,3 +32,6 @@ class Commit:
     # Units (also in ok_units) whose rows a killed run staged and this run took over
     # (staging/resumed/): only their rows are published from there.
     resumed_units: tuple[PanelRequest, ...] = ()
+    # The workspaces whose complete listing ``listing`` holds: only their evals missing from
+    # it become listed = false. None: every workspace in the listing (a one-workspace run).
+    listed_workspaces: tuple[str, ...] | None = None

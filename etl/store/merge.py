@@ -179,8 +179,8 @@ class Merge:
         rows["runs"] = self._write(
             TABLES["runs"], self._merged(TABLES["runs"], "select run_id from new_runs",
                                          self._given("new_runs"), filter_new=False))
-        rows["evaluations"] = self._write(TABLES["evaluations"],
-                                         self._evaluations(commit.listing is not None))
+        rows["evaluations"] = self._write(TABLES["evaluations"], self._evaluations(
+            commit.listing is not None, commit.listed_workspaces))
         return {name: rows[name] for name in TABLES}
 
     def _carry_over(self, table: Table) -> int | None:
@@ -317,7 +317,8 @@ class Merge:
                 f"table {table.name!r}: staged rows of {dict(zip(table.unit, orphan))} match no "
                 f"{table.panel} unit the run recorded (unit columns: {', '.join(table.unit)})")
 
-    def _evaluations(self, listing_complete: bool) -> str:
+    def _evaluations(self, listing_complete: bool,
+                     workspaces: tuple[str, ...] | None = None) -> str:
         table = TABLES["evaluations"]
         keys = "select distinct eval_id from ok_units where panel = 'get'"
         merged = self._merged(table, keys, self._staged("evaluations"))
@@ -328,8 +329,13 @@ class Merge:
 
         # Without a complete listing nothing says an eval left it: a get row fetched now
         # (listed=True) must not undo an earlier "no longer listed".
-        listed = ("l.eval_id is not null" if listing_complete
-                  else "case when p.eval_id is null then true else p.listed end")
+        kept = "case when p.eval_id is null then true else p.listed end"
+        listed = "l.eval_id is not null" if listing_complete else kept
+        if listing_complete and workspaces is not None:
+            # Several workspaces: a listing says nothing of another workspace's evals.
+            names = ", ".join("'" + w.replace("'", "''") + "'" for w in workspaces) or "null"
+            listed = (f"case when coalesce(m.workspace, l.workspace) in ({names}) "
+                      f"then l.eval_id is not null else {kept} end")
         return f"""
             with m as ({merged}),
             p as (select eval_id, listed from ({self._previous('evaluations')})),

@@ -10,7 +10,10 @@ request). It refuses, with a :class:`ConfigError` (exit 2) and nothing touched o
 
 * a folder that is not empty and carries no marker (a home directory, a training run's
   folder, a mistyped ``--out``), unless it is an output folder of an earlier evals-etl;
-* a folder whose marker names another workspace (one folder holds one workspace);
+* a folder whose marker names other workspaces: a run may export a subset of the folder's
+  workspaces (the others' rows stay as they are), or all of them and new ones (the marker
+  then names them all), but a workspace the folder does not hold, without the ones it does,
+  is a mistyped ``--out`` or ``--workspace``;
 * a marker of a newer format, a marker that is not a file, evals-etl's own folders
   (``staging``, ``snapshots``, ``runs``, ``state``) turned into files or symlinks.
 
@@ -26,7 +29,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,8 +48,13 @@ EMPTY_ENOUGH = layout.OS_LITTER | {"lost+found", ".Spotlight-V100", ".Trashes", 
 @dataclass(frozen=True)
 class Marker:
     format: int
-    workspace: str
+    workspace: str  # the first; kept so an older evals-etl still reads the marker
     created: str
+    workspaces: tuple[str, ...] = ()
+
+    @property
+    def owners(self) -> tuple[str, ...]:
+        return self.workspaces or (self.workspace,)
 
 
 def read_marker(out: Path) -> Marker | None:
@@ -54,27 +62,31 @@ def read_marker(out: Path) -> Marker | None:
     path = Path(out) / layout.MARKER
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return Marker(int(data["format"]), str(data["workspace"]), str(data.get("created", "")))
+        listed = data.get("workspaces") or []
+        return Marker(int(data["format"]), str(data["workspace"]), str(data.get("created", "")),
+                      tuple(str(w) for w in listed) if isinstance(listed, list) else ())
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def claim(out: Path, workspace: str) -> list[str]:
-    """Make sure ``out`` is (or becomes) evals-etl's output folder for ``workspace``.
+def claim(out: Path, workspaces: str | Sequence[str]) -> list[str]:
+    """Make sure ``out`` is (or becomes) evals-etl's output folder for ``workspaces``.
 
-    Returns notes (a folder adopted); raises :class:`ConfigError` having changed nothing.
+    Returns notes (a folder adopted, workspaces added); raises :class:`ConfigError` having
+    changed nothing.
     """
     out = Path(out)
+    run = (workspaces,) if isinstance(workspaces, str) else tuple(workspaces)
     try:
-        return _claim(out, workspace)
+        return _claim(out, run)
     except OSError as exc:
         raise StorageError.of(exc, out, "claiming the output folder") or exc
 
 
-def _claim(out: Path, workspace: str) -> list[str]:
+def _claim(out: Path, run: tuple[str, ...]) -> list[str]:
     if not os.path.lexists(out):
         out.mkdir(parents=True, exist_ok=True)
-        return _write(out, workspace, [])
+        return _write(out, run, [])
     if not out.is_dir():
         raise ConfigError(f"the output folder {out} is a file, not a folder")
     _check_structure(out)
@@ -87,11 +99,15 @@ def _claim(out: Path, workspace: str) -> list[str]:
         if marker.format > FORMAT:
             raise ConfigError(f"{out} was made by a newer evals-etl (marker format "
                               f"{marker.format}, this one knows {FORMAT}); upgrade evals-etl")
-        _check_workspace(out, marker.workspace, workspace, "its marker says")
-        return []
+        _check_workspaces(out, marker.owners, run, "its marker says")
+        if set(run) <= set(marker.owners):
+            return []
+        added = [w for w in run if w not in marker.owners]
+        return _write(out, (*marker.owners, *added),
+                      [f"{out} now holds workspaces {', '.join(added)} too"], replace_=True)
     entries = sorted(p.name for p in out.iterdir() if p.name not in EMPTY_ENOUGH)
     if not entries:
-        return _write(out, workspace, [])
+        return _write(out, run, [])
     if not (_made_by_evals_etl(out) or _only_evals_etl_entries(out)):
         shown = ", ".join(entries[:5]) + (" …" if len(entries) > 5 else "")
         unreadable = " (its marker is unreadable)" if os.path.lexists(marker_path) else ""
@@ -99,16 +115,14 @@ def _claim(out: Path, workspace: str) -> list[str]:
             f"refusing to export into {out}: it is not empty ({shown}) and was not made by "
             f"evals-etl{unreadable}, so nothing in it is evals-etl's to write or delete. Choose a "
             "new or empty folder for --out (or output.out)")
-    found = _dataset_workspaces(out)
-    if len(found) > 1:
-        raise ConfigError(f"{out} holds the exports of several workspaces "
-                          f"({', '.join(sorted(found))}); evals-etl keeps one per folder")
+    found = tuple(sorted(_dataset_workspaces(out)))
     if found:
-        _check_workspace(out, next(iter(found)), workspace, "its data says")
+        _check_workspaces(out, found, run, "its data says")
+    owners = (*found, *(w for w in run if w not in found))
     was = "an unreadable marker" if os.path.lexists(marker_path) else "no marker"
     note = (f"adopted {out}, an output folder of an earlier evals-etl with {was}: wrote "
-            f"{layout.MARKER} for workspace {workspace!r}")
-    return _write(out, workspace, [note])
+            f"{layout.MARKER} for workspace {', '.join(repr(w) for w in owners)}")
+    return _write(out, owners, [note], replace_=True)
 
 
 def _check_structure(out: Path) -> None:
@@ -123,12 +137,17 @@ def _check_structure(out: Path) -> None:
         raise ConfigError(f"{db} is a folder; evals-etl writes its database there. Move it away")
 
 
-def _check_workspace(out: Path, owner: str, workspace: str, source: str) -> None:
-    if owner != workspace:
-        raise ConfigError(
-            f"{out} holds the export of workspace {owner!r} ({source}), not {workspace!r}; "
-            f"exporting {workspace!r} there would mark every eval of {owner!r} as no longer "
-            "listed. Use another --out for each workspace")
+def _check_workspaces(out: Path, owners: Sequence[str], run: Sequence[str], source: str
+                      ) -> None:
+    """A run may cover some of the folder's workspaces, or all of them and more."""
+    if set(run) <= set(owners) or set(owners) <= set(run):
+        return
+    held = ", ".join(repr(w) for w in owners)
+    new = ", ".join(repr(w) for w in run if w not in owners)
+    raise ConfigError(
+        f"{out} holds the export of workspace {held} ({source}), not {new}; use another "
+        f"--out for {new}, or, to keep several workspaces in this folder, export them together "
+        f"once (--workspace for each of {held} and {new}; later runs may export any of them)")
 
 
 def _made_by_evals_etl(out: Path) -> bool:
@@ -169,16 +188,18 @@ def _dataset_workspaces(out: Path) -> set[str]:
     return publish.dataset_workspaces(out) if layout.real_dir(link) else set()
 
 
-def _write(out: Path, workspace: str, notes: list[str]) -> list[str]:
+def _write(out: Path, owners: tuple[str, ...], notes: list[str], *,
+           replace_: bool = False) -> list[str]:
     """Write the marker atomically, never over another run's (two runs claiming at once)."""
     path = out / layout.MARKER
-    body = {"format": FORMAT, "workspace": workspace,
+    body: dict[str, object] = {"format": FORMAT, "workspace": owners[0],
+            **({"workspaces": list(owners)} if len(owners) > 1 else {}),
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "created_by": f"evals-etl {__version__}"}
     tmp = out / f"{layout.MARKER}.{secrets.token_hex(4)}.tmp"
     tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
     try:
-        if notes:  # adopting: a marker there (unreadable) is replaced
+        if replace_:  # adopting (a marker there is unreadable), or workspaces added
             os.replace(tmp, path)
         else:
             try:
@@ -187,7 +208,7 @@ def _write(out: Path, workspace: str, notes: list[str]) -> list[str]:
                 other = read_marker(out)
                 if other is None:
                     raise ConfigError(f"{path} appeared meanwhile and is unreadable") from None
-                _check_workspace(out, other.workspace, workspace, "its marker says")
+                _check_workspaces(out, other.owners, owners, "its marker says")
     finally:
         tmp.unlink(missing_ok=True)
     return notes

@@ -1,0 +1,70 @@
+"""One API URL in front of several simulators, one per workspace, as the real API serves
+every workspace from one host: ``GET /<workspace>/...`` goes to that workspace's simulator.
+
+``hidden`` eval ids are dropped from list answers, the way an eval deleted upstream vanishes
+from the listing (its other routes still answer, as the API's would for a while).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+
+@contextmanager
+def workspace_router(upstreams: Mapping[str, str], hidden: set[str]) -> Iterator[str]:
+    ready = threading.Event()
+    box: dict[str, Any] = {}
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        async with aiohttp.ClientSession(auto_decompress=False) as session:
+
+            async def handle(request: web.Request) -> web.StreamResponse:
+                parts = request.path.split("/")
+                upstream = upstreams.get(parts[1]) if len(parts) > 1 else None
+                if upstream is None:
+                    return web.json_response({"error": {"message": "no such workspace"}},
+                                             status=404)
+                headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+                async with session.get(upstream + request.path_qs, headers=headers,
+                                       allow_redirects=False) as up:
+                    body = await up.read()
+                    keep = {k: v for k, v in up.headers.items()
+                            if k.lower() in ("content-type", "retry-after", "content-encoding")}
+                if up.status == 200 and len(parts) == 3 and parts[2] == "model-evals":
+                    data = json.loads(body)
+                    data["evals"] = [e for e in data["evals"] if e["evalId"] not in hidden]
+                    body = json.dumps(data).encode()
+                    keep.pop("Content-Encoding", None)
+                return web.Response(status=up.status, body=body, headers=keep)
+
+            app = web.Application()
+            app.router.add_route("GET", "/{tail:.*}", handle)
+            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+            await runner.setup()
+            site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.5)
+            await site.start()
+            box.update(url=f"http://127.0.0.1:{runner.addresses[0][1]}",
+                       loop=asyncio.get_running_loop(), stop=stop)
+            ready.set()
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+
+    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True, name="router")
+    thread.start()
+    ready.wait(10)
+    try:
+        yield box["url"]
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        thread.join(timeout=10)
