@@ -119,11 +119,18 @@ def readable_database(out: Path, stack: ExitStack) -> Path | None:
         say(f"evals-etl: {db} does not show this folder's snapshot {snapshot.name} and cannot "
              f"be rebuilt now ({exc}); answering from views built in a temporary folder")
         return tmp / "evals.duckdb"
-    why = (f"it read {was}, not this folder's files" if was is not None
-           else "it was missing or would not open")
+    why = _why_rebuilt(was, snapshot / "tables")
     for note in [*notes, f"rebuilt {db} over snapshot {snapshot.name} ({why})"]:
         say(f"evals-etl: {note}")
     return db
+
+
+def _why_rebuilt(was: str | None, tables: Path) -> str:
+    if was is None:
+        return "it was missing or would not open"
+    if os.path.realpath(was) == os.path.realpath(tables):
+        return "its views were built from older SQL"
+    return f"it read {was}, not this folder's files"
 
 
 def _inside(tables: Path, snapshots: Path) -> bool:

@@ -1,8 +1,24 @@
 -- grain: one row per evaluation that has panel_status rows (eval_id).
 -- purpose: how many of an evaluation's panel units (requests: a panel per split and
---          confidence variant) ended in each state, and how many whole panels are complete.
+--          confidence variant) ended in each state, and how many whole panels (the app's,
+--          its version's compare included) are complete.
 with panel_status as (
     select * from panel_status
+),
+
+evaluations as (
+    select * from evaluations
+),
+
+version_units as (
+    -- a panel of the project version (compare) is the eval's too: it has no eval_id, and its
+    -- params name the version (etl.panels.PanelRequest.params)
+    select evaluations.eval_id, panel_status.panel, panel_status.state
+    from panel_status
+    inner join evaluations
+        on coalesce(panel_status.eval_id, '') = ''
+        and panel_status.params
+            = 'project=' || evaluations.project || '&version=' || evaluations.version_id
 ),
 
 per_panel as (
@@ -11,7 +27,12 @@ per_panel as (
         eval_id,
         panel,
         min(case when state = 'ok' then 1 else 0 end) = 1 as all_ok
-    from panel_status
+    from (
+        select eval_id, panel, state from panel_status
+        where coalesce(eval_id, '') <> ''
+        union all
+        select eval_id, panel, state from version_units
+    ) as units
     group by eval_id, panel
 ),
 
