@@ -70,7 +70,8 @@ def unit_rows(request: PanelRequest, run_id: str,
         for i in range(n):
             row = {f.name: _value(f, i) for f in table.schema}
             row.update(workspace=WS, eval_id=request.eval_id, run_id=run_id, fetched_at=T0)
-            row.update({c: getattr(request, c) for c in table.unit if c in ("split", "confidence")})
+            row.update({c: getattr(request, c) for c in table.unit
+                        if c in ("split", "confidence", "project", "version_id")})
             row.update({k: v for k, v in override.items() if k in row})
             rows.append(row)
         out[table.name] = rows

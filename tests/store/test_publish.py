@@ -134,7 +134,8 @@ def test_types_are_exactly_the_schema_after_the_merge(two_runs: tuple[Path, Stat
         got = pq.read_table(out / "tables" / name / "data.parquet")
         assert got.schema.equals(table.schema), name
         meta = pq.read_metadata(out / "tables" / name / "data.parquet")
-        assert meta.row_group(0).column(0).compression == "ZSTD"
+        if meta.num_row_groups:  # model_comparison: the scenario has no compare unit
+            assert meta.row_group(0).column(0).compression == "ZSTD"
     sample = pq.read_table(out / "tables" / "vector_clusters" / "data.parquet")
     assert sample.schema.field("fetched_at").type == pa.timestamp("ms", tz="UTC")
     assert sample.schema.field("sample_images").type == pa.list_(pa.string())

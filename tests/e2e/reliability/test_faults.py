@@ -19,6 +19,7 @@ from etl.config import CrawlConfig
 from etl.crawl.plan import units_for
 from etl.errors import EXIT_API_DOWN, RetryBudgetExhausted, TransientError
 from etl.simulator.common import FAULT_KINDS
+from etl.simulator.truth import comparisons
 from etl.store import publish
 from tests.support.runs import dataset, simulator, table
 from tests.support.truth import duplicate_grains, published_mismatches, run, states, statuses
@@ -38,7 +39,7 @@ def _soak(tmp_path: Path, workspace: dict[str, Any], crawl: dict[str, Any],
     clean_out, faulty_out = tmp_path / "clean", tmp_path / "faulty"
     with simulator(**workspace) as sim:
         clean = run(sim, clean_out, **crawl)
-        evals = sim.workspace.evals
+        evals, versions = sim.workspace.evals, comparisons(sim.workspace)
     started = time.monotonic()
     with simulator(**workspace, **FAULTS) as sim:
         faulty = run(sim, faulty_out, api={"read_timeout": READ_TIMEOUT}, **crawl)
@@ -54,6 +55,8 @@ def _soak(tmp_path: Path, workspace: dict[str, Any], crawl: dict[str, Any],
     assert duplicate_grains(faulty_out) == dict.fromkeys(duplicate_grains(faulty_out), 0)
     planned = {(u.eval_id, u.panel, u.params) for e in evals
                for u in units_for(e.eval_id, CrawlConfig())}
+    planned |= {("", "compare", f"project={c['project']}&version={c['version']}")
+                for c in versions}  # one compare unit per project version with done evals
     assert set(states(faulty_out)) == planned
     assert states(faulty_out) == states(clean_out)
     assert faulty.status == clean.status

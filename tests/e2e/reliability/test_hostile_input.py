@@ -295,6 +295,10 @@ class Mutator:
                 row["evalId"] = self.renames.get(row["evalId"], row["evalId"])
         elif kind == "get" and eval_id in self.renames:
             body["evalId"] = self.renames[eval_id]
+        elif kind == "compare":  # the version's models name their evals as listed
+            for model in body["models"]:
+                model["evaluationId"] = self.renames.get(model["evaluationId"],
+                                                         model["evaluationId"])
         case = self.cases.get(kind)
         if case is None or (kind != "list" and eval_id != self.target):
             return None
