@@ -18,7 +18,9 @@ renamed as (
         requests,
         retries,
         errors,
-        units_not_attempted
+        units_not_attempted,
+        workspaces,
+        workspace_outcomes
     from source
 )
 
