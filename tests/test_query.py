@@ -62,14 +62,12 @@ def test_row_limit(fmt: str, max_rows: int | None, terminal: bool, limit: int | 
     assert row_limit(fmt, max_rows, terminal) == limit
 
 
-def test_the_command_notes_a_cut_on_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+def test_the_command_notes_a_cut_on_stderr(db: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str],
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.sql.conftest import write_tables
-
-    out = tmp_path / "out"
-    write_tables(out / "tables", {})
-    monkeypatch.setattr("etl.cli.dataset.readable_database",
-                        lambda o, stack: _built(out))
+    out = tmp_path / "out"  # what is published there does not matter: the database is given
+    out.mkdir()
+    monkeypatch.setattr("etl.cli.dataset.readable_database", lambda o, stack: db)
     sql = "select * from range(50) t(n)"
 
     assert main(["query", "--out", str(out), "--format", "csv", "--max-rows", "10", sql]) == 0
@@ -92,9 +90,3 @@ def test_a_negative_row_count_is_a_usage_error(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit) as exit_:
         main(["query", "--out", ".", "--max-rows", "-1", "select 1"])
     assert exit_.value.code == 2 and "0 (all) or more" in capsys.readouterr().err
-
-
-def _built(out: Path) -> Path:
-    db = out / "evals.duckdb"
-    views.build_database(db, out / "tables")
-    return db
