@@ -10,9 +10,19 @@ labelled as (
     select * from int_evals_labelled
 ),
 
+with_variant as (
+    -- the server's default variant (confidence NULL) when exported, else the lowest asked;
+    -- decided over every matrix of the eval, before its mistakes are picked
+    select
+        *,
+        coalesce(confidence, -1) = min(coalesce(confidence, -1)) over (partition by eval_id)
+            as is_default_variant
+    from cells
+),
+
 mistakes as (
     -- off the diagonal, so background-background (a diagonal cell) is excluded
-    select * from cells
+    select * from with_variant
     where actual_idx <> predicted_idx and count > 0
 ),
 
@@ -36,10 +46,7 @@ ranked as (
         mistakes.share_of_actual,
         -- added in 0.2
         coalesce(labelled.count_unit, 'instances') as count_unit,
-        -- the server's default variant (confidence NULL) when exported, else the lowest asked
-        coalesce(mistakes.confidence, -1) = min(coalesce(mistakes.confidence, -1)) over (
-            partition by mistakes.eval_id
-        ) as is_default_variant,
+        mistakes.is_default_variant,
         coalesce(labelled.is_latest_in_project, false) as is_latest_in_project,
         coalesce(labelled.is_latest_in_version, false) as is_latest_in_version
     from mistakes

@@ -80,3 +80,14 @@ def test_image_confusion_named_unit(given) -> None:
 
     assert got == [{"actual_class": "cat", "predicted_class": "dog", "count": 40,
                     "count_unit": "pixels", "is_default_variant": True}]
+
+
+def test_the_default_variant_is_decided_before_mistakes_are_picked(given) -> None:
+    db = given({"confusion_matrix": [
+        *matrix([[5, 0, 0], [0, 4, 0], [0, 0, 0]], None),  # the default variant: no mistakes
+        *matrix([[5, 1, 0], [0, 4, 0], [0, 0, 0]], 50),
+    ]})
+
+    got = db.rows("select confidence, count, is_default_variant from top_confusions")
+
+    assert got == [{"confidence": 50, "count": 1, "is_default_variant": False}]
