@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from etl import schemas, warehouse
+from etl.errors import PublishError
 from tests.support.lake import Lake, lake_checksums, published_checksums
 from tests.support.runs import export, simulator
 from tests.support.s3 import S3Server, moto_server
@@ -90,3 +94,46 @@ def test_an_incremental_export_changes_only_the_changed_evals(lake: Lake, tmp_pa
     assert lake_checksums(lake, ref=first.run_id) == state_one
     assert lake.manifest()["run_id"] == second.run_id
     assert warehouse.load(out, lake.uri).noop
+
+
+def test_doctor_checks_the_catalog_and_the_bucket(lake: Lake, tmp_path: Path) -> None:
+    from etl.doctor import warehouse_check
+
+    empty = warehouse_check(lake.uri, "evals_etl")
+    assert empty.state == "ok", empty.detail
+    assert f"{lake.warehouse} is writable" in empty.detail and "does not exist yet" in empty.detail
+    out = tmp_path / "out"
+    with simulator(**SIM) as sim:
+        export(sim, out)
+    run = warehouse.load(out, lake.uri).run_id
+
+    loaded = warehouse_check(lake.uri, "evals_etl")
+    assert loaded.state == "ok", loaded.detail
+    assert f"holds {len(schemas.TABLES)} evals-etl tables, up to date" in loaded.detail
+    assert f"last complete load: run {run}" in loaded.detail
+
+    missing = warehouse_check(lake.uri.replace(lake.warehouse, "s3://no-such-bucket/x"), "other")
+    assert missing.state == "fail" and "no-such-bucket" in missing.detail
+
+
+def test_credentials_in_the_uri_never_show_in_errors_or_output(
+        lake: Lake, tmp_path: Path) -> None:
+    from etl.doctor import warehouse_check
+
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCY"
+    uri = (lake.uri.replace(lake.warehouse, "s3://no-such-bucket/x")
+           + f"&s3.access-key-id=AKIAEXAMPLEKEY&s3.secret-access-key={secret}")
+    out = tmp_path / "out"
+    with simulator(**SIM) as sim:
+        export(sim, out)
+    with pytest.raises(PublishError) as caught:
+        warehouse.load(out, uri)
+    assert secret not in str(caught.value) and "AKIAEXAMPLEKEY" not in str(caught.value)
+    assert "s3.secret-access-key=***" in str(caught.value)
+    assert secret not in warehouse_check(uri, "evals_etl").detail
+
+    done = subprocess.run([sys.executable, "-m", "etl", "load", "--out", str(out), "--to-env",
+                           "LAKE_URI"], env={**os.environ, "LAKE_URI": uri},
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr
+    assert secret not in done.stdout + done.stderr and "no-such-bucket" in done.stderr
