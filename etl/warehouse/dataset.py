@@ -25,6 +25,7 @@ class Unit:
     key: str  # eval_id (runs: run_id)
     rows: int
     fingerprint: str
+    workspace: str | None = None  # whose rows: a load replaces only the workspaces it brings
 
 
 @dataclass(frozen=True)
@@ -53,23 +54,46 @@ class Dataset:
 
     def units(self, con: duckdb.DuckDBPyConnection, table: schemas.Table) -> dict[str, Unit]:
         """Row count and content fingerprint of every eval (runs: run) in ``table``."""
-        key = unit_key(table)
         con.register("source", self.arrow(table))
         try:
             cols = ", ".join(f'"{c}"' for c in table.columns)
             rows = con.execute(
-                f'select "{key}", count(*), sum(hash({cols})::hugeint)::varchar, '
-                f"string_agg(distinct run_id, ',' order by run_id) from source group by 1"
+                f"select {unit_expr(table)}, count(*), sum(hash({cols})::hugeint)::varchar, "
+                f"string_agg(distinct run_id, ',' order by run_id), min(workspace) "
+                f"from source group by 1"
             ).fetchall()
         except (duckdb.Error, pa.ArrowException) as exc:
             raise PublishError(f"cannot read the published {table.name!r} table: {exc}") from exc
         finally:
             con.unregister("source")
-        return {k: Unit(k, n, _fingerprint(n, digest, runs)) for k, n, digest, runs in rows}
+        return {k: Unit(k, n, _fingerprint(n, digest, runs), ws)
+                for k, n, digest, runs, ws in rows}
 
 
 def unit_key(table: schemas.Table) -> str:
     return "eval_id" if "eval_id" in table.columns else table.grain[0]
+
+
+# Rows with no eval of their own (a project version's compare rows: eval_id '') are one unit
+# per workspace, so two workspaces' version rows never replace each other's.
+SCOPED = "@@workspace:"
+
+
+def unit_expr(table: schemas.Table, quote: str = '"') -> str:
+    """The SQL giving a row's unit key: its eval id (run id), else its workspace's scope."""
+    key = f"{quote}{unit_key(table)}{quote}"
+    return f"coalesce(nullif({key}, ''), '{SCOPED}' || coalesce(workspace, ''))"
+
+
+def unit_filter(table: schemas.Table, keys: list[str]) -> pds.Expression:
+    """The Arrow filter selecting the rows of ``keys`` (as :func:`unit_expr` names them)."""
+    field = pds.field(unit_key(table))
+    real = [k for k in keys if not k.startswith(SCOPED)]
+    scoped = [k[len(SCOPED):] for k in keys if k.startswith(SCOPED)]
+    chosen = field.isin(real)
+    if scoped:
+        chosen = chosen | ((field.is_null() | (field == "")) & pds.field("workspace").isin(scoped))
+    return chosen
 
 
 def _fingerprint(rows: int, digest: str, runs: str) -> str:

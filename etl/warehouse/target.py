@@ -14,12 +14,11 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pds
 
 from etl import crashpoints, schemas
 from etl.errors import ConfigError, LockHeldError, PublishError
 from etl.store import publish
-from etl.warehouse.dataset import Dataset, Unit, unit_key
+from etl.warehouse.dataset import Dataset, Unit, unit_expr, unit_filter, unit_key
 from etl.warehouse.dialects import Dialect
 
 LOADS, VERSIONS, HISTORY = "_evals_etl_loads", "_evals_etl_schema", "_evals_etl_history"
@@ -48,7 +47,10 @@ _META: dict[str, tuple[pa.Schema, tuple[str, ...]]] = {
                        pa.field("eval_id", pa.string(), False),
                        pa.field("fingerprint", pa.string(), False),
                        pa.field("loaded_at", schemas.TIMESTAMP, False),
-                       pa.field("unit", pa.string())]), ("table_name", "eval_id")),
+                       pa.field("unit", pa.string()),
+                       # Whose unit: a load removes only units of the workspaces it brings,
+                       # so several folders (or workspaces) can share one schema.
+                       pa.field("workspace", pa.string())]), ("table_name", "eval_id")),
     HISTORY: (pa.schema([pa.field("loaded_at", schemas.TIMESTAMP, False),
                          pa.field("dataset_run_id", pa.string()),
                          pa.field("snapshot", pa.string()),
@@ -159,6 +161,21 @@ class Warehouse:
                 self.cur.execute(self.dialect.add_column(self.schema, name, f))
         if name == LOADS and "unit" not in found.names:
             self.cur.execute(f"update {self.ref(LOADS)} set unit = eval_id where unit is null")
+        if name == LOADS and "workspace" not in found.names:
+            self._fill_load_workspaces()
+
+    def _fill_load_workspaces(self) -> None:
+        """Load state written before it recorded workspaces: read them from the loaded rows."""
+        existing = self.existing_tables() or set()
+        for table in schemas.TABLES.values():
+            if table.name not in existing:
+                continue
+            key = self.dialect.quote(unit_key(table))
+            self.cur.execute(
+                f"update {self.ref(LOADS)} set workspace = t.ws from (select {key} as k, "
+                f"min(workspace) as ws from {self.ref(table.name)} group by {key}) t "
+                f"where {self.ref(LOADS)}.table_name = '{table.name}' "
+                f"and {self.ref(LOADS)}.eval_id = t.k")
 
     def _plan_migration(self) -> tuple[list[str], list[str]]:
         existing = self.existing_tables() or set()
@@ -212,10 +229,11 @@ class Warehouse:
 
     # -- data
 
-    def load_state(self) -> dict[tuple[str, str], str]:
-        self.cur.execute(f"select table_name, coalesce(unit, eval_id), fingerprint "
+    def load_state(self) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """(table, unit) -> (fingerprint, workspace) of every unit loaded so far."""
+        self.cur.execute(f"select table_name, coalesce(unit, eval_id), fingerprint, workspace "
                          f"from {self.ref(LOADS)}")
-        state = {(t, k): fp for t, k, fp in self.cur.fetchall()}
+        state = {(t, k): (fp, ws) for t, k, fp, ws in self.cur.fetchall()}
         self.commit()
         return state
 
@@ -224,11 +242,16 @@ class Warehouse:
         replaced = removed = unchanged = rows = 0
         per_table: dict[str, tuple[int, int]] = {}
         with duckdb.connect() as con:
+            every = {t.name: dataset.units(con, t) for t in schemas.TABLES.values()}
+            # The workspaces this dataset speaks for: another folder's units stay loaded.
+            present = {u.workspace for units in every.values() for u in units.values()}
             for table in schemas.TABLES.values():
-                units = dataset.units(con, table)
-                recorded = {k: fp for (t, k), fp in state.items() if t == table.name}
-                stale = [u for k, u in sorted(units.items()) if recorded.get(k) != u.fingerprint]
-                gone = sorted(set(recorded) - set(units))
+                units = every[table.name]
+                recorded = {k: v for (t, k), v in state.items() if t == table.name}
+                stale = [u for k, u in sorted(units.items())
+                         if recorded.get(k, ("", None))[0] != u.fingerprint]
+                gone = sorted(k for k, (_, ws) in recorded.items()
+                              if k not in units and (ws is None or ws in present))
                 for chunk in _chunks(stale, chunk_rows):
                     rows += self.replace_units(table, dataset, chunk)
                 if gone:
@@ -244,10 +267,10 @@ class Warehouse:
         """One transaction: the chunk's rows and load-state entries, old out and new in."""
         key = unit_key(table)
         keys = [u.key for u in units]
-        self._stage_keys(keys, [u.fingerprint for u in units])
+        self._stage_keys(keys, [u.fingerprint for u in units], [u.workspace for u in units])
         self._delete(table, key)
         scanner = dataset.arrow(table).scanner(columns=table.columns,
-                                               filter=pds.field(key).isin(keys))
+                                               filter=unit_filter(table, keys))
         inserted = self.cur.adbc_ingest(STAGE, scanner.to_reader(), mode="replace",
                                         **self.dialect.stage_options(self.schema))
         expected = sum(u.rows for u in units)
@@ -260,8 +283,9 @@ class Warehouse:
         self.cur.execute(f"insert into {self.ref(table.name)} ({cols}) "
                          f"select {cols} from {self.dialect.stage_ref(self.schema, STAGE)}")
         self.cur.execute(f"insert into {self.ref(LOADS)} "
-                         f"(table_name, eval_id, unit, fingerprint, loaded_at) "
-                         f"select '{table.name}', unit, unit, fingerprint, current_timestamp "
+                         f"(table_name, eval_id, unit, fingerprint, loaded_at, workspace) "
+                         f"select '{table.name}', unit, unit, fingerprint, current_timestamp, "
+                         f"workspace "
                          f"from {self.dialect.stage_ref(self.schema, KEYS)}")
         self._drop_stages(STAGE, KEYS)
         crashpoints.reach("load-replaced")
@@ -275,10 +299,12 @@ class Warehouse:
         self._drop_stages(KEYS)
         self.commit()
 
-    def _stage_keys(self, keys: list[str], fingerprints: list[str]) -> None:
+    def _stage_keys(self, keys: list[str], fingerprints: list[str],
+                    workspaces: list[str | None] | None = None) -> None:
         # Keys travel as Arrow, never spliced into SQL: no quoting rules differ by dialect.
         batch = pa.table({"unit": pa.array(keys, pa.string()),
-                          "fingerprint": pa.array(fingerprints, pa.string())})
+                          "fingerprint": pa.array(fingerprints, pa.string()),
+                          "workspace": pa.array(workspaces or [None] * len(keys), pa.string())})
         self.cur.adbc_ingest(KEYS, batch, mode="replace", **self.dialect.stage_options(self.schema))
 
     def _delete(self, table: schemas.Table, key: str) -> None:
@@ -286,7 +312,8 @@ class Warehouse:
         # Load state first: on a warehouse without transactions a crash then means "reload".
         self.cur.execute(f"delete from {self.ref(LOADS)} where table_name = '{table.name}' "
                          f"and eval_id in {keys}")
-        self.cur.execute(f"delete from {self.ref(table.name)} where {self.dialect.quote(key)} in {keys}")
+        expr = unit_expr(table, quote=self.dialect.quote_char)
+        self.cur.execute(f"delete from {self.ref(table.name)} where {expr} in {keys}")
 
     def _drop_stages(self, *names: str) -> None:
         for name in names:
