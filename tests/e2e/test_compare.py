@@ -51,6 +51,8 @@ def test_rows_equal_the_truth_and_an_unchanged_version_is_not_refetched(tmp_path
         assert compare_requests(sim) == len(versions) > 3
         rows = published_rows(out)
         assert rows == truth_rows(sim)
+        natural = [r[1:5] for r in rows]  # project, version_id, model_id, frontier_metric
+        assert len(set(natural)) == len(natural)  # the grain without eval_id is unique too
         assert any(r[COLUMNS.index("exclusion_reason")] for r in rows)  # both kinds shown
         assert any(r[COLUMNS.index("on_frontier")] for r in rows)
         status = [r for r in table(out, "panel_status").to_pylist() if r["panel"] == "compare"]
