@@ -11,7 +11,9 @@ not_done            the eval is running or failed: no panel call was made (api-c
 unavailable         worth another try on the next run: a done eval's panel kept answering
                     409, the eval vanished (404 model_eval_not_found), or transient failures
                     outlasted the attempt cap
-not_materialized    404 report_not_found: that confidence variant was never computed
+not_materialized    404 report_not_found: that confidence variant was never computed; or
+                    a 404 from compare: that version has no comparison to read (the project
+                    went, or the server has no compare route: §9.5 is SDK-only)
 error               will fail the same way again until something changes: 400, or a payload
                     that breaks the contract
 ==================  ====================================================================
@@ -78,7 +80,8 @@ def from_error(request: PanelRequest, exc: Exception, attempts: int, requests: i
     attempts = max(attempts, exc.attempts)
     message = redact.text(f"{request.label}, panel {request.panel!r}: {exc}")
     state: State
-    if isinstance(exc, NotFoundError) and exc.code == "report_not_found":
+    if isinstance(exc, NotFoundError) and (exc.code == "report_not_found"
+                                           or request.panel in VERSION_PANELS):
         state = "not_materialized"
     elif isinstance(exc, BadRequestError):
         state = "error"

@@ -114,9 +114,10 @@ def plan_comparisons(listings: list[EvalListing],
 
     compare answers from the done evals of a project version, so a version is *unchanged*
     when the listing shows the same done evals there (ids, models and creation times) as the
-    published ``evaluations`` rows still listed did, and its last compare fetch was ok. A new
-    or finished eval, one gone from the listing, or a model changing makes it fetched again;
-    a version without done evals, or whose project was deleted (``project`` null), has none.
+    published ``evaluations`` rows still listed did, and its last compare fetch was ok (or a
+    404, ``not_materialized``: no comparison to read). A new or finished eval, one gone from
+    the listing, or a model changing makes it fetched again; a version without done evals, or
+    whose project was deleted (``project`` null), has none.
     """
     now = _done_by_version(listings)
     before: dict[tuple[str, str], frozenset[tuple[object, ...]]] = {}
@@ -128,8 +129,9 @@ def plan_comparisons(listings: list[EvalListing],
         unit = PanelRequest.of_version("compare", project, version)
         state = None if previous is None else previous.units.get(
             (unit.eval_id, unit.panel, unit.params))
-        if state != "ok" or before.get((project, version)) != evals:
-            units.append(unit)
+        if not _worth_another_try(state) and before.get((project, version)) == evals:
+            continue
+        units.append(unit)
     return units
 
 

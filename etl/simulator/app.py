@@ -309,6 +309,8 @@ class _Api:
 
     async def compare(self, request: web.Request) -> web.Response:
         self._authorize(request)
+        if self.options.compare_route == "absent":  # a server without it reads an eval id
+            raise Reject(404, "model_eval_not_found", "Eval 'compare' not found")
         project, version = request.query.get("project"), request.query.get("version")
         if not project or not version:
             raise Reject(400, "invalid_request", "project and version are required")

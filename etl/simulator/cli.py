@@ -107,7 +107,7 @@ def options_from(args: argparse.Namespace,
         "list_order": args.list_order, "limit_over_max": args.limit_over_max,
         "filter_combination": args.filter_combination,
         "image_default_split": args.image_default_split,
-        "default_confidence": args.default_confidence,
+        "default_confidence": args.default_confidence, "compare_route": args.compare_route,
         "confidences": tuple(args.confidences) if args.confidences else None,
         "header_fields": args.header_fields, "hostile_names": args.hostile_names}
     if args.api_key_env:

@@ -39,11 +39,12 @@ LimitOverMax = Literal["clamp", "reject"]
 FilterCombination = Literal["reject", "most_specific"]
 ImageDefaultSplit = Literal["all", "test"]
 DefaultConfidence = Literal["20", "optimal"]
+CompareRoute = Literal["served", "absent"]  # absent: a server without §9.5 (404, not_found)
 READINGS: dict[str, tuple[str, ...]] = {  # option -> its readings, the default first
     "list_order": get_args(ListOrder), "limit_over_max": get_args(LimitOverMax),
     "filter_combination": get_args(FilterCombination),
     "image_default_split": get_args(ImageDefaultSplit),
-    "default_confidence": get_args(DefaultConfidence)}
+    "default_confidence": get_args(DefaultConfidence), "compare_route": get_args(CompareRoute)}
 # Always a class of the first project, so byte-exact class-name handling gets exercised.
 AWKWARD_CLASS = 'défaut "grave", type B'
 # ``hostile_names``: markup-like class names (image names: images.HOSTILE_STEMS), so anything
@@ -91,6 +92,7 @@ class SimOptions:
     filter_combination: FilterCombination = "reject"
     image_default_split: ImageDefaultSplit = "all"
     default_confidence: DefaultConfidence = "20"
+    compare_route: CompareRoute = "served"
     confidences: tuple[int, ...] | None = None  # None: {20, 50, the eval's optimal}
     header_fields: bool = False
     fault_rate: float = 0.0

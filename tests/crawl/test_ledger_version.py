@@ -13,7 +13,7 @@ def test_messages_name_the_project_version_not_an_empty_eval() -> None:
     gone = NotFoundError("acme/model-evals/compare", params=UNIT.query(), status=404,
                          code="project_not_found", message="Project 'chess' not found")
     outcome = ledger.from_error(UNIT, gone, 1, 1)
-    assert outcome.state == "unavailable"
+    assert outcome.state == "not_materialized"  # no comparison to read: not a partial run
     assert outcome.message is not None and outcome.message.startswith(
         "project 'chess' version '3', panel 'compare'")
     broken = ledger.from_error(UNIT, ContractError("compare", "$.models", "missing"), 1, 1)

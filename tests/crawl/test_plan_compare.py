@@ -57,3 +57,13 @@ def test_evals_no_longer_listed_do_not_count_as_a_change_every_run() -> None:
 def test_a_version_whose_last_fetch_was_not_ok_is_asked_again() -> None:
     assert plan_comparisons(NOW, previous(NOW, state="unavailable")) == [
         unit("p", "1"), unit("q", "2")]
+    assert plan_comparisons(NOW, previous(NOW, state="error")) == [
+        unit("p", "1"), unit("q", "2")]
+
+
+def test_a_version_without_a_comparison_is_asked_again_only_when_it_changes() -> None:
+    # A 404 (not_materialized): the project went, or the server has no compare route.
+    assert plan_comparisons(NOW, previous(NOW, state="not_materialized")) == []
+    new = EvalListing("n", "done", "q", "2", None, "2026-04-28T00:00:00.000Z")
+    assert plan_comparisons([*NOW, new], previous(NOW, state="not_materialized")) == [
+        unit("q", "2")]

@@ -70,3 +70,19 @@ def test_rows_equal_the_truth_and_an_unchanged_version_is_not_refetched(tmp_path
         assert compare_requests(sim) == len(versions) + 1
         assert published_rows(out) == truth_rows(sim)
         assert any(r[0] == running.eval_id for r in published_rows(out))
+
+
+def test_a_server_without_the_compare_route_costs_one_request_per_version_once(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with simulator(seed=7, evals=12, missing_panel_rate=0, compare_route="absent") as sim:
+        first = export(sim, out)
+        versions = comparisons(sim.workspace)
+        assert first.status == "success"  # a 404 there is no comparison, not a failure
+        status = [r for r in table(out, "panel_status").to_pylist() if r["panel"] == "compare"]
+        assert {(r["state"], r["error_code"]) for r in status} == {
+            ("not_materialized", "model_eval_not_found")}
+        assert len(status) == len(versions) == compare_requests(sim)
+        assert table(out, "model_comparison").num_rows == 0
+        export(sim, out)
+        assert compare_requests(sim) == len(versions)  # not asked again while unchanged
