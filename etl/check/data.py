@@ -16,8 +16,9 @@ from etl import views
 from etl.check.evaluate import Observation
 from etl.check.rules import Rule
 
-_EVALS = ("select e.eval_id, e.project, e.version_id, e.created_at, {value} as value "
-          "from evaluations e left join {source} m on m.eval_id = e.eval_id and {match} "
+_EVALS = ("select e.eval_id, e.project, e.version_id, e.created_at, {value} as value, "
+          "e.workspace from evaluations e left join {source} m "
+          "on m.workspace = e.workspace and m.eval_id = e.eval_id and {match} "
           "where e.status = 'done' and e.listed and e.project is not null")
 _SPLIT_MAPS = {"map50", "map50_95", "map75", "miou", "iou"}
 
@@ -43,12 +44,14 @@ def observations(db: Path, rule: Rule) -> list[Observation]:
         con.execute("set TimeZone = 'UTC'")
         rows = con.execute(sql, params).fetchall()
     return [Observation(str(eval_id), str(project), version, created,
-                        None if value is None or math.isnan(value) else float(value))
-            for eval_id, project, version, created, value in rows]
+                        None if value is None or math.isnan(value) else float(value),
+                        str(workspace))
+            for eval_id, project, version, created, value, workspace in rows]
 
 
 def workspace(db: Path) -> str | None:
-    """The dataset's workspace (for the webhook's message), if it names one."""
+    """The dataset's workspace(s), comma-separated (for the webhook's message), if any."""
     with views.connect(db) as con:
-        row = con.execute("select min(workspace) from evaluations").fetchone()
-    return None if row is None or row[0] is None else str(row[0])
+        rows = con.execute("select distinct workspace from evaluations "
+                           "where workspace is not null order by 1").fetchall()
+    return ", ".join(str(r[0]) for r in rows) or None

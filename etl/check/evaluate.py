@@ -1,7 +1,7 @@
 """Which evals regressed: a rule applied to the values the dataset holds. Pure.
 
-The *candidate* of a project is its newest done, listed eval (by creation time): the model a
-nightly check asks about. Its *baseline* is, by the rule:
+The *candidate* of a project (of a workspace) is its newest done, listed eval (by creation
+time): the model a nightly check asks about. Its *baseline* is, by the rule:
 
 * ``previous_version``: the newest eval with a value on the highest version below the
   candidate's (versions compare as numbers);
@@ -33,6 +33,7 @@ class Observation:
     version_id: str | None
     created_at: datetime | None
     value: float | None
+    workspace: str = ""  # an output folder may hold several workspaces' evals
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Finding:
     baseline_eval_id: str
     baseline_version_id: str | None
     baseline_value: float
+    workspace: str = ""
 
     @property
     def delta(self) -> float:
@@ -53,7 +55,8 @@ class Finding:
     @property
     def key(self) -> str:
         """The same regression of the same evals under the same rule: one key."""
-        return f"{self.rule.key}|{self.project}|{self.eval_id}|{self.baseline_eval_id}"
+        return (f"{self.rule.key}|{self.workspace}|{self.project}|{self.eval_id}|"
+                f"{self.baseline_eval_id}")
 
 
 @dataclass(frozen=True)
@@ -64,14 +67,14 @@ class Outcome:
 
 
 def evaluate(rule: Rule, observations: Iterable[Observation]) -> Outcome:
-    by_project: dict[str, list[Observation]] = {}
+    by_project: dict[tuple[str, str], list[Observation]] = {}
     for o in observations:
         if rule.project is None or o.project == rule.project:
-            by_project.setdefault(o.project, []).append(o)
+            by_project.setdefault((o.workspace, o.project), []).append(o)
     pinned = _pinned(rule, by_project)
     findings, checked, skipped = [], 0, 0
-    for project, evals in sorted(by_project.items()):
-        if pinned is not None and project != pinned.project:
+    for (workspace, project), evals in sorted(by_project.items()):
+        if pinned is not None and (workspace, project) != (pinned.workspace, pinned.project):
             continue
         evals.sort(key=_age)
         candidate = evals[-1]
@@ -84,7 +87,7 @@ def evaluate(rule: Rule, observations: Iterable[Observation]) -> Outcome:
         if candidate.value < baseline.value - rule.tolerance:
             findings.append(Finding(rule, project, candidate.eval_id, candidate.version_id,
                                     candidate.value, baseline.eval_id, baseline.version_id,
-                                    baseline.value))
+                                    baseline.value, workspace))
     return Outcome(tuple(findings), checked, skipped)
 
 
@@ -92,7 +95,8 @@ def _age(o: Observation) -> tuple[bool, datetime | None, str]:
     return (o.created_at is not None, o.created_at, o.eval_id)  # unknown times sort oldest
 
 
-def _pinned(rule: Rule, by_project: dict[str, list[Observation]]) -> Observation | None:
+def _pinned(rule: Rule, by_project: dict[tuple[str, str], list[Observation]]
+            ) -> Observation | None:
     if rule.baseline != "pinned":
         return None
     found = [o for evals in by_project.values() for o in evals if o.eval_id == rule.eval_id]

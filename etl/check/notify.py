@@ -39,7 +39,8 @@ def payload(findings: Sequence[Finding], workspace: str | None) -> dict[str, Any
         "findings": [{k: redact.text(v) if isinstance(v, str) else v for k, v in {
             "rule": f.rule.title, "metric": f.rule.metric, "split": f.rule.split,
             "class": f.rule.class_name or "all", "tolerance": f.rule.tolerance,
-            "baseline": f.rule.baseline, "project": f.project, "eval_id": f.eval_id,
+            "baseline": f.rule.baseline, "workspace": f.workspace, "project": f.project,
+            "eval_id": f.eval_id,
             "version_id": f.version_id, "value": f.value,
             "baseline_eval_id": f.baseline_eval_id,
             "baseline_version_id": f.baseline_version_id,

@@ -61,3 +61,12 @@ def test_values_that_cannot_be_compared_are_skipped_not_regressions() -> None:
     assert (first.findings, first.checked, first.skipped) == ((), 0, 1)
     # Versions compare as numbers, not as text ("10" is above "9").
     assert findings(Rule("f1"), [obs("a", "9", 1, 0.9), obs("b", "10", 2, 0.5)]) == [("b", "a")]
+
+
+def test_one_project_slug_in_two_workspaces_is_two_projects() -> None:
+    here = [obs("a1", "1", 1, 0.9), obs("a2", "2", 2, 0.5)]
+    there = [Observation("b1", "p", "1", datetime(2026, 1, 3, tzinfo=UTC), 0.1, "other")]
+    outcome = evaluate(Rule("f1"), here + there)
+    assert [(f.workspace, f.eval_id, f.baseline_eval_id) for f in outcome.findings] == [
+        ("", "a2", "a1")]  # b1 is the other workspace's newest, with nothing to compare
+    assert (outcome.checked, outcome.skipped) == (1, 1)
