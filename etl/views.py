@@ -17,7 +17,9 @@ command that opens it (``export``, ``views``, ``query``, ``status``) checks that
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -31,6 +33,7 @@ import duckdb
 
 from etl import duckpath, tabular
 from etl.errors import PublishError
+from etl.schemas import TABLES
 
 PLACEHOLDER = "${tables}"
 # One row saying which tables folder the views read: how publish and recovery tell whether a
@@ -112,11 +115,50 @@ def build_database(db_path: Path, tables_dir: Path) -> None:
         tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
 
 
+# A base view's read of its table's file, as sql/1_base spells it.
+_READ = re.compile(r"read_parquet\('\$\{tables\}/(?P<name>[a-z_]+)/data\.parquet'(?P<rest>[^)]*)\)")
+
+
+def _typed_reads(con: duckdb.DuckDBPyConnection, sql: str, tables: Path) -> str:
+    """Each table read through its contract's schema: a folder published by an older
+    evals-etl (a table it did not have yet, a column added since) still shows every view,
+    the missing columns NULL in their declared types, until its next export rewrites it."""
+    published = _published_tables(tables)
+
+    def typed(match: re.Match[str]) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            return match[0]
+        empty = f"_evals_etl_empty_{name}"
+        if not con.execute("select 1 from duckdb_tables() where table_name = ?",
+                           [empty]).fetchone():
+            con.register("_contract", TABLES[name].schema.empty_table())
+            con.execute(f'create table "{empty}" as select * from _contract')
+            con.unregister("_contract")
+        if not (tables / name / "data.parquet").is_file():
+            if name in published:
+                return match[0]  # the snapshot had it: a lost file is an error, not empty
+            return f'(select * from "{empty}")'
+        return f'(select * from "{empty}" union all by name select * from {match[0]})'
+
+    return _READ.sub(typed, sql)
+
+
+def _published_tables(tables: Path) -> set[str]:
+    """The tables the snapshot's manifest lists (every table, for a folder without one)."""
+    try:
+        manifest = json.loads((tables.parent / "manifest.json").read_text(encoding="utf-8"))
+        return set(manifest.get("rows") or manifest.get("files") or TABLES)
+    except (OSError, ValueError, AttributeError):
+        return set(TABLES)
+
+
 def _build(db: Path, tables: Path) -> None:
     with duckdb.connect(str(db)) as con:
         _check_unambiguous(con, tables)
         for path in sql_files():
-            sql = path.read_text(encoding="utf-8").replace(PLACEHOLDER, _spelled(tables))
+            sql = _typed_reads(con, path.read_text(encoding="utf-8"), tables)
+            sql = sql.replace(PLACEHOLDER, _spelled(tables))
             try:
                 con.execute(f'create view "{path.stem}" as\n{sql}')
             except duckdb.Error as exc:

@@ -36,7 +36,7 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "normalize": VALUES,
     "crawl": VALUES | {"config", "normalize", "crashpoints"},
     "store": VALUES | {"crashpoints", "duckpath"},
-    "views": {"errors", "duckpath", "tabular"},
+    "views": {"errors", "duckpath", "schemas", "tabular"},
     "tabular": set(),  # pure: query results as a text table, CSV or JSON lines
     # warehouse reads sql/ through views.sql_files to create the marts there too
     "warehouse": VALUES | {"store", "crashpoints", "views"},

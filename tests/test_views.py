@@ -199,3 +199,28 @@ def test_the_example_queries_of_the_docs_run(out: Path) -> None:
     assert len(examples) >= 10
     for sql in examples:
         views.query(out / "evals.duckdb", sql)
+
+
+def test_a_folder_published_before_a_table_or_column_existed_still_shows_every_view(
+        tmp_path: Path) -> None:
+    """An older snapshot: no model_comparison file, runs without its newer columns."""
+    from etl.schemas import TABLES
+
+    tables = tmp_path / "snapshot" / "tables"
+    for name, table in TABLES.items():
+        if name == "model_comparison":
+            continue
+        schema = table.schema
+        if name == "runs":  # as 0.1 wrote it
+            schema = pa.schema([f for f in schema if f.name not in (
+                "units_not_attempted", "workspaces", "workspace_outcomes")])
+        (tables / name).mkdir(parents=True)
+        pq.write_table(schema.empty_table(), tables / name / "data.parquet")
+    (tables.parent / "manifest.json").write_text(json.dumps(
+        {"rows": {name: 0 for name in TABLES if name != "model_comparison"}}))
+    db = tmp_path / "evals.duckdb"
+    views.build_database(db, tables)
+    assert "model_leaderboard" in views.view_names(db)
+    assert views.query(db, "select count(*) as n from model_comparison", "csv").split() == [
+        "n", "0"]
+    assert "workspaces" in views.query(db, "select * from runs", "csv")

@@ -3,6 +3,8 @@ every workspace from one host: ``GET /<workspace>/...`` goes to that workspace's
 
 ``hidden`` eval ids are dropped from list answers, the way an eval deleted upstream vanishes
 from the listing (its other routes still answer, as the API's would for a while).
+``renames`` (per workspace, old text -> new) rewrite a simulator's answers, and the requests
+back, so two workspaces can share project slugs, as real ones do ("production", "cars").
 """
 
 from __future__ import annotations
@@ -19,13 +21,14 @@ from aiohttp import web
 
 
 @contextmanager
-def workspace_router(upstreams: Mapping[str, str], hidden: set[str]) -> Iterator[str]:
+def workspace_router(upstreams: Mapping[str, str], hidden: set[str],
+                     renames: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[str]:
     ready = threading.Event()
     box: dict[str, Any] = {}
 
     async def main() -> None:
         stop = asyncio.Event()
-        async with aiohttp.ClientSession(auto_decompress=False) as session:
+        async with aiohttp.ClientSession() as session:  # bodies inflated: they are rewritten
 
             async def handle(request: web.Request) -> web.StreamResponse:
                 parts = request.path.split("/")
@@ -34,16 +37,21 @@ def workspace_router(upstreams: Mapping[str, str], hidden: set[str]) -> Iterator
                     return web.json_response({"error": {"message": "no such workspace"}},
                                              status=404)
                 headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-                async with session.get(upstream + request.path_qs, headers=headers,
+                swaps = (renames or {}).get(parts[1], {})
+                path = request.path_qs
+                for old, new in swaps.items():
+                    path = path.replace(new, old)
+                async with session.get(upstream + path, headers=headers,
                                        allow_redirects=False) as up:
                     body = await up.read()
                     keep = {k: v for k, v in up.headers.items()
-                            if k.lower() in ("content-type", "retry-after", "content-encoding")}
+                            if k.lower() in ("content-type", "retry-after")}
+                for old, new in swaps.items():
+                    body = body.replace(old.encode(), new.encode())
                 if up.status == 200 and len(parts) == 3 and parts[2] == "model-evals":
                     data = json.loads(body)
                     data["evals"] = [e for e in data["evals"] if e["evalId"] not in hidden]
                     body = json.dumps(data).encode()
-                    keep.pop("Content-Encoding", None)
                 return web.Response(status=up.status, body=body, headers=keep)
 
             app = web.Application()
