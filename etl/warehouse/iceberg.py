@@ -31,7 +31,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pds
-from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, In
+from pyiceberg.expressions import (
+    AlwaysFalse,
+    AlwaysTrue,
+    And,
+    BooleanExpression,
+    In,
+    Or,
+)
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.update.snapshot import ManageSnapshots
 
@@ -39,7 +46,7 @@ from etl import crashpoints, schemas
 from etl.errors import PublishError
 from etl.store import ownership, publish
 from etl.warehouse import iceberg_manifest
-from etl.warehouse.dataset import Dataset, Unit, unit_key
+from etl.warehouse.dataset import SCOPED, Dataset, Unit, unit_filter, unit_key
 from etl.warehouse.iceberg_catalog import (
     PREFIX,
     Prepared,
@@ -117,7 +124,8 @@ def _sync_table(prepared: Prepared, spec: schemas.Table, dataset: Dataset,
                 con: duckdb.DuckDBPyConnection, tag: str, scope: tuple[str, ...]) -> TableLoad:
     table = prepared.table
     units = dataset.units(con, spec)
-    plan = _plan(table, spec, dataset, units, scope, prepared.reload)
+    scope = tuple(sorted({*scope, *((u.workspace or '') for u in units.values())}))
+    plan = _plan(table, units, scope, prepared.reload)
     current = table.metadata.current_snapshot_id
     properties = {STATE: _dump(plan.state), RUN: tag, SNAPSHOT: dataset.snapshot,
                   VERSION: f"{SCHEMA_VERSION:012x}"}
@@ -139,31 +147,19 @@ def _sync_table(prepared: Prepared, spec: schemas.Table, dataset: Dataset,
     return _done(committed, spec, plan, units, rows, prepared.changes)
 
 
-def _plan(table: Table, spec: schemas.Table, dataset: Dataset, units: dict[str, Unit],
-          scope: tuple[str, ...], reload: bool) -> _Plan:
+def _plan(table: Table, units: dict[str, Unit], scope: tuple[str, ...], reload: bool) -> _Plan:
     state = {} if reload else _load_state(table)
-    owners = _owners(dataset, spec)
     stale: list[Unit] = []
     gone: list[str] = []
     after = {w: r for w, r in state.items() if w not in scope}
     for workspace in scope:
         recorded = state.get(workspace, {})
-        mine = {k: u for k, u in units.items() if owners.get(k) == workspace}
+        mine = {k: u for k, u in units.items() if (u.workspace or "") == workspace}
         stale += [u for k, u in sorted(mine.items()) if recorded.get(k) != u.fingerprint]
         gone += sorted(set(recorded) - set(mine))
         if mine:
             after[workspace] = {k: u.fingerprint for k, u in sorted(mine.items())}
     return _Plan(stale, gone, after, reload)
-
-
-def _owners(dataset: Dataset, spec: schemas.Table) -> dict[str, str]:
-    """unit key -> the workspace of its rows (eval ids are unique across workspaces)."""
-    key = unit_key(spec)
-    data = dataset.arrow(spec).to_table(columns=[key, "workspace"])
-    if not data.num_rows:
-        return {}
-    grouped = data.group_by(key).aggregate([("workspace", "min")])
-    return dict(zip(grouped[key].to_pylist(), grouped["workspace_min"].to_pylist(), strict=True))
 
 
 def _write(txn: Transaction, spec: schemas.Table, dataset: Dataset, plan: _Plan,
@@ -183,7 +179,7 @@ def _write(txn: Transaction, spec: schemas.Table, dataset: Dataset, plan: _Plan,
     source = dataset.arrow(spec)
     whole = len(plan.stale) == len(units)
     scanner = source.scanner(columns=spec.columns, filter=None if whole else
-                             pds.field(key).isin([u.key for u in plan.stale]))
+                             unit_filter(spec, [u.key for u in plan.stale]))
     if plan.stale or txn.table_metadata.current_snapshot_id is None:
         # A first load appends even nothing: every table then has a snapshot to tag.
         txn.append(_reader(scanner, spec), snapshot_properties=summary)
@@ -202,10 +198,17 @@ def _added(txn: Transaction) -> int:
 
 def _doomed(key: str, keys: list[str], scope: tuple[str, ...],
             reload: bool) -> BooleanExpression | None:
+    """The rows of ``keys`` (as ``dataset.unit_expr`` names them) in the scope's workspaces."""
     mine = _in("workspace", scope) if scope else AlwaysTrue()
     if reload:
         return mine
-    return And(mine, _in(key, keys)) if keys else None
+    real = [k for k in keys if not k.startswith(SCOPED)]
+    scoped = [k.removeprefix(SCOPED) for k in keys if k.startswith(SCOPED)]
+    chosen: BooleanExpression = _in(key, real) if real else AlwaysFalse()
+    if scoped:  # rows of no eval (a version's compare rows): one unit per workspace
+        # (the unit key is a required column: '' is the only "none" it can hold)
+        chosen = Or(chosen, And(_in(key, [""]), _in("workspace", scoped)))
+    return And(mine, chosen) if keys else None
 
 
 def _in(column: str, values: Sequence[str]) -> BooleanExpression:

@@ -137,3 +137,31 @@ def test_credentials_in_the_uri_never_show_in_errors_or_output(
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr
     assert secret not in done.stdout + done.stderr and "no-such-bucket" in done.stderr
+
+
+def test_a_rest_catalog_loads_the_same_way(lake: Lake, tmp_path: Path) -> None:
+    """Through the REST protocol (a test server over a SQLite catalog, see iceberg_rest)."""
+    from tests.support.iceberg_rest import rest_catalog
+
+    assert lake.s3 is not None
+    out = tmp_path / "out"
+    with simulator(**SIM) as sim, rest_catalog(lake.catalog()) as (url, seen):
+        export(sim, out)
+        host = url.removeprefix("http://")
+        uri = (f"iceberg+rest://{host}/?warehouse={lake.warehouse}&s3.endpoint={lake.s3.endpoint}"
+               "&s3.region=us-east-1")
+        first = warehouse.load(out, uri)
+        assert lake_checksums(lake) == published_checksums(out)  # read through the SQL side
+        before = lake.snapshots()
+        assert warehouse.load(out, uri).noop and lake.snapshots() == before
+        export(sim, out)
+        second = warehouse.load(out, uri)
+        from etl.doctor import warehouse_check
+
+        check = warehouse_check(uri, "evals_etl")
+
+    assert first.replaced and 0 < second.replaced < first.replaced
+    assert lake_checksums(lake) == published_checksums(out)
+    assert lake.manifest()["run_id"] == second.run_id
+    assert "POST /v1/namespaces/evals_etl/tables/T" in seen  # the commits went over REST
+    assert check.state == "ok" and "up to date" in check.detail, check.detail

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from etl import schemas, warehouse
@@ -47,6 +49,14 @@ def test_a_changed_eval_is_replaced_and_a_removed_one_deleted(lake: Lake, publis
     assert warehouse.load(out, lake.uri).noop
 
 
+def with_version_rows(tables: dict[str, list[dict[str, Any]]], run: str
+                      ) -> dict[str, list[dict[str, Any]]]:
+    """Plus a row of no eval (eval_id '': a project version's compare panel), per workspace."""
+    row = dict(tables["panel_status"][0])
+    row.update({"eval_id": "", "panel": "compare", "params": "project=p&version=1", "run_id": run})
+    return {**tables, "panel_status": [*tables["panel_status"], row]}
+
+
 def test_workspaces_share_a_namespace_and_each_replaces_only_its_own(
         lake: Lake, tmp_path: Path) -> None:
     from tests.warehouse.conftest import Publisher
@@ -54,18 +64,21 @@ def test_workspaces_share_a_namespace_and_each_replaces_only_its_own(
     a, b = Publisher(tmp_path / "a"), Publisher(tmp_path / "b")
     for folder in (a.out, b.out):
         folder.mkdir()
-    a(rows({"a1": ("ra", 0), "a2": ("ra", 1)}, workspace="alpha"), "ra")
-    b(rows({"b1": ("rb", 2)}, workspace="beta"), "rb")
+    a(with_version_rows(rows({"a1": ("ra", 0), "a2": ("ra", 1)}, workspace="alpha"), "ra"), "ra")
+    b(with_version_rows(rows({"b1": ("rb", 2)}, workspace="beta"), "rb"), "rb")
     warehouse.load(a.out, lake.uri)
     warehouse.load(b.out, lake.uri)
     assert eval_ids(lake, "class_metrics") == ["a1", "a2", "b1"]
     assert warehouse.load(a.out, lake.uri).noop
 
-    a(rows({"a1": ("ra2", 3)}, workspace="alpha"), "ra2")  # a2 is gone from alpha's dataset
+    # a2 is gone from alpha's dataset, and alpha's version rows changed.
+    a(with_version_rows(rows({"a1": ("ra2", 3)}, workspace="alpha"), "ra2"), "ra2")
     result = warehouse.load(a.out, lake.uri)
 
     assert result.removed == len(EVAL_TABLES) + 1  # a2 everywhere, and run ra from runs
     assert eval_ids(lake, "class_metrics") == ["a1", "b1"]
+    versions = lake.read("panel_status").filter(pc.equal(lake.read("panel_status")["eval_id"], ""))
+    assert sorted(versions.column("run_id").to_pylist()) == ["ra2", "rb"]
     assert sorted(lake.read("runs").column("run_id").to_pylist()) == ["ra2", "rb"]
     assert warehouse.load(b.out, lake.uri).noop  # beta's rows and state untouched
 
