@@ -125,3 +125,15 @@ def test_identifier_fields_come_from_a_required_grain(lake: Lake, publish: Publi
     metrics = lake.table("class_metrics")
     assert metrics.schema().identifier_field_names() == set()
     assert metrics.properties["evals-etl.grain"] == ",".join(schemas.TABLES["class_metrics"].grain)
+
+
+def test_an_empty_dataset_still_gives_every_table_a_tagged_snapshot(
+        lake: Lake, publish: Publish) -> None:
+    publish(rows({}), "r0")  # nothing exported yet: no rows in any table
+    result = warehouse.load(publish.out, lake.uri)  # type: ignore[attr-defined]
+
+    assert result.replaced == 0 and lake.manifest()["run_id"] == "r0"
+    for name in schemas.TABLES:  # "the state of run r0" is readable in every table: empty
+        assert lake.tags(name) == {"r0": lake.table(name).metadata.current_snapshot_id}, name
+        assert lake.read(name, "r0").num_rows == 0
+    assert warehouse.load(publish.out, lake.uri).noop  # type: ignore[attr-defined]
