@@ -12,6 +12,8 @@ import os
 from datetime import datetime
 from pathlib import Path
 
+from etl.errors import ConfigError
+
 STATE_FILE = Path("state") / "check.json"
 FORMAT = 1
 
@@ -31,13 +33,21 @@ def previous_keys(out: Path) -> frozenset[str] | None:
 def save(out: Path, keys: frozenset[str], checked_at: datetime) -> None:
     """Record ``keys`` as what this check saw."""
     path = out / STATE_FILE
+    try:
+        _write(path, json.dumps({"format": FORMAT, "checked_at": checked_at.isoformat(),
+                                 "findings": sorted(keys)}, indent=1) + "\n")
+    except OSError as exc:
+        raise ConfigError(f"--since-last cannot record what it reported in {path}: "
+                          f"{exc.strerror or exc}; fix the folder's permissions (or run "
+                          "without --since-last)") from None
+
+
+def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    text = json.dumps({"format": FORMAT, "checked_at": checked_at.isoformat(),
-                       "findings": sorted(keys)}, indent=1)
     try:
         with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(text + "\n")
+            fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

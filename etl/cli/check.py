@@ -39,6 +39,8 @@ def _check(args: argparse.Namespace) -> int:
     from etl.cli.dataset import readable_database
 
     folders.check_readable(args.out)
+    if args.since_last:  # it records what it reported in OUT/state/
+        folders.check_writable(args.out)
     rules = check.load(args.rules)  # a bad file is exit 2 before anything is read
     with ExitStack() as stack:
         db = readable_database(args.out, stack)

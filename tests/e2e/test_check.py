@@ -7,6 +7,7 @@ in this process that answers 503 to its first POST, so the retry is exercised to
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,3 +144,13 @@ def test_usage_mistakes_exit_2(demo: Path, tmp_path: Path,
     assert main(check(demo, write(tmp_path, pinned))) == EXIT_USAGE
     assert main(check(tmp_path / "empty", None)) == EXIT_USAGE
     assert "metric must be one of" in capsys.readouterr().err
+
+
+def test_since_last_that_cannot_record_its_state_is_a_usage_error(
+        demo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    copy = tmp_path / "copy"
+    shutil.copytree(demo, copy, symlinks=True)
+    shutil.rmtree(copy / "state")
+    (copy / "state").write_text("not a folder")
+    assert main(check(copy, write(tmp_path, FIRES), "--since-last")) == EXIT_USAGE
+    assert "--since-last cannot record" in capsys.readouterr().err
