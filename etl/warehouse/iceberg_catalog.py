@@ -50,7 +50,9 @@ def catalog_errors(target: IcebergUri) -> Iterator[None]:
     """pyiceberg's, the object store's and the SQL catalog's errors, as ours, redacted."""
     try:
         yield
-    except ice.CommitFailedException as exc:
+    except (ice.CommitFailedException, ice.ValidationException) as exc:
+        # Iceberg's optimistic concurrency: another load committed to this table meanwhile,
+        # and pyiceberg's own retries could not rebase this commit on it.
         raise LockHeldError(f"Iceberg catalog {target.masked}: another writer committed to the "
                             f"table first ({target.redact(str(exc))}); run the load again") from None
     except (ice.UnauthorizedError, ice.ForbiddenError, ice.OAuthError) as exc:

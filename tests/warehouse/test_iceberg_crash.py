@@ -126,3 +126,18 @@ def test_a_killed_load_leaves_committed_tables_and_the_next_load_finishes(
         if name in at_two:  # what the killed load committed is not done again
             assert after[name][0] == before[name][0] and name not in finished.tables, name
     assert warehouse.load(runs.out, runs.lake.uri).noop
+
+
+def test_two_loads_at_once_leave_the_tables_whole(two_runs: TwoRuns) -> None:
+    """Iceberg commits are optimistic: a load that loses a race retries or stops (exit 5)."""
+    runs = two_runs
+    loads = [subprocess.Popen([sys.executable, "-m", "etl", "load", "--out", str(runs.out),
+                               "--to", runs.lake.uri], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    codes = [load.wait(timeout=120) for load in loads]
+    errors = [load.communicate()[1] for load in loads]
+
+    assert set(codes) <= {0, 5} and 0 in codes, (codes, errors)
+    warehouse.load(runs.out, runs.lake.uri)  # whatever the race left, one more load settles it
+    assert lake_checksums(runs.lake) == runs.two  # no unit twice, none missing
+    assert warehouse.load(runs.out, runs.lake.uri).noop
