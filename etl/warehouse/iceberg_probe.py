@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from pyiceberg.catalog import Catalog
-from pyiceberg.io import load_file_io
+from pyiceberg.io import FileIO, load_file_io
 
 from etl import schemas
 from etl.warehouse import iceberg_manifest
@@ -17,12 +18,22 @@ from etl.warehouse.target import SCHEMA_VERSION
 def probe(uri: str, namespace: str) -> tuple[str, str]:
     """(ok | warn, what was found); raises the load's own errors when something is unreachable."""
     target = IcebergUri.parse(uri)
+    sqlite = _missing_sqlite_file(target)
+    if sqlite is not None:  # opening it would create it: doctor changes nothing
+        with catalog_errors(target):
+            if target.warehouse and "://" in target.warehouse:
+                _write_and_delete(load_file_io(target.properties, target.warehouse),
+                                  target.warehouse)
+        state = "ok" if sqlite.parent.is_dir() else "warn"
+        return state, (f"catalog {target.masked}: the file {sqlite} does not exist yet (the "
+                       f"first load creates it{'' if state == 'ok' else ', once its folder exists'})"
+                       f"; {target.warehouse} is writable")
     with catalog_errors(target):
         catalog = open_catalog(target)
         catalog.list_namespaces()  # the catalog answers (SQL: the file opens; REST: the server)
         location = _location(catalog, target, namespace)
         if location is not None:
-            _write_and_delete(catalog, location)
+            _write_and_delete(load_file_io(catalog.properties, location), location)
         state, found = _namespace(catalog, namespace)
     where = f"catalog {target.masked}"
     bucket = f"; {location} is writable" if location else ""
@@ -39,8 +50,15 @@ def _location(catalog: Catalog, target: IcebergUri, namespace: str) -> str | Non
     return warehouse if warehouse and "://" in warehouse else None
 
 
-def _write_and_delete(catalog: Catalog, location: str) -> None:
-    io = load_file_io(catalog.properties, location)
+def _missing_sqlite_file(target: IcebergUri) -> Path | None:
+    uri = target.properties.get("uri", "")
+    if target.kind != "sql" or not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri.removeprefix("sqlite:///"))
+    return None if path.exists() else path
+
+
+def _write_and_delete(io: FileIO, location: str) -> None:
     path = f"{location}/_evals_etl_doctor-{uuid.uuid4().hex}"
     with io.new_output(path).create(overwrite=True) as stream:
         stream.write(b"evals-etl doctor probe; safe to delete\n")

@@ -102,6 +102,7 @@ def test_doctor_checks_the_catalog_and_the_bucket(lake: Lake, tmp_path: Path) ->
     empty = warehouse_check(lake.uri, "evals_etl")
     assert empty.state == "ok", empty.detail
     assert f"{lake.warehouse} is writable" in empty.detail and "does not exist yet" in empty.detail
+    assert not (lake.root / "catalog.db").exists()  # doctor looks; it creates nothing
     out = tmp_path / "out"
     with simulator(**SIM) as sim:
         export(sim, out)
