@@ -59,6 +59,8 @@ from etl.warehouse.target import SCHEMA_VERSION, LoadResult
 
 STATE = PREFIX + "units"  # {workspace: {unit key: fingerprint}}, JSON
 RUN, SNAPSHOT, VERSION = PREFIX + "run-id", PREFIX + "snapshot", PREFIX + "schema-version"
+# pyiceberg cuts data files at batch boundaries: small batches let it cut near its target size.
+BATCH_ROWS = 8192
 
 
 @dataclass(frozen=True)
@@ -178,7 +180,7 @@ def _write(txn: Transaction, spec: schemas.Table, dataset: Dataset, plan: _Plan,
     expected = sum(u.rows for u in plan.stale)
     source = dataset.arrow(spec)
     whole = len(plan.stale) == len(units)
-    scanner = source.scanner(columns=spec.columns, filter=None if whole else
+    scanner = source.scanner(columns=spec.columns, batch_size=BATCH_ROWS, filter=None if whole else
                              unit_filter(spec, [u.key for u in plan.stale]))
     if plan.stale or txn.table_metadata.current_snapshot_id is None:
         # A first load appends even nothing: every table then has a snapshot to tag.

@@ -31,7 +31,11 @@ GRAIN = PREFIX + "grain"
 TABLE_PROPERTIES = {"format-version": "2", "write.parquet.compression-codec": "zstd",
                     # Each load rewrites metadata.json: keep the folder from growing forever.
                     "write.metadata.delete-after-commit.enabled": "true",
-                    "write.metadata.previous-versions-max": "50"}
+                    "write.metadata.previous-versions-max": "50",
+                    # Replacing an eval rewrites every data file holding its rows (pyiceberg
+                    # deletes copy-on-write). Files cut at about 32 MiB of Arrow data (3-10
+                    # MB of Parquet) from rows sorted by eval keep that to a file or two.
+                    "write.target-file-size-bytes": str(32 << 20)}
 
 
 def open_catalog(target: IcebergUri) -> Catalog:

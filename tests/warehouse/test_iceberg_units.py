@@ -137,3 +137,24 @@ def test_an_empty_dataset_still_gives_every_table_a_tagged_snapshot(
         assert lake.tags(name) == {"r0": lake.table(name).metadata.current_snapshot_id}, name
         assert lake.read(name, "r0").num_rows == 0
     assert warehouse.load(publish.out, lake.uri).noop  # type: ignore[attr-defined]
+
+
+def test_replacing_an_eval_rewrites_only_the_files_that_hold_it(
+        lake: Lake, publish: Publish, monkeypatch: pytest.MonkeyPatch) -> None:
+    from etl.warehouse import iceberg, iceberg_catalog
+
+    # Tiny files: the published rows (sorted by eval) are cut every 4 rows.
+    monkeypatch.setattr(iceberg, "BATCH_ROWS", 4)
+    monkeypatch.setitem(iceberg_catalog.TABLE_PROPERTIES, "write.target-file-size-bytes", "1")
+    evals = {f"e{i:02d}": ("r1", 0) for i in range(40)}
+    publish(rows(evals), "r1")
+    warehouse.load(publish.out, lake.uri)  # type: ignore[attr-defined]
+    assert int(lake.table("split_metrics").current_snapshot().summary["total-data-files"]) == 10
+
+    publish(rows({**evals, "e21": ("r2", 9)}), "r2")
+    warehouse.load(publish.out, lake.uri)  # type: ignore[attr-defined]
+
+    rewrite = [s.summary for s in lake.table("split_metrics").snapshots()][1]
+    assert rewrite["deleted-data-files"] == "1" and rewrite["deleted-records"] == "4"
+    assert checksum(lake.read("split_metrics")) == published_checksums(
+        publish.out)["split_metrics"]  # type: ignore[attr-defined]
