@@ -261,8 +261,12 @@ def _recommendation(ev: SimEval, rng: random.Random, kind: str) -> dict[str, Any
     details: dict[str, Any]
     if kind == "missed_detection":
         details = {"className": cls, "falseNegatives": rng.randint(5, 400)}
-    elif kind == "wrong_class":
-        details = {"actualClass": cls, "predictedClass": other, "count": rng.randint(3, 200)}
+    elif kind == "wrong_class":  # the most common off-diagonal pair of the test matrix
+        count = rng.randint(3, 200)
+        pair = _top_confusion(ev)
+        if pair is not None:
+            (cls, other), count = pair
+        details = {"actualClass": cls, "predictedClass": other, "count": count}
     elif kind == "class_imbalance":
         details = {"className": cls, "instances": rng.randint(1, 29)}
     elif kind == "overconfident_fp":
@@ -272,6 +276,17 @@ def _recommendation(ev: SimEval, rng: random.Random, kind: str) -> dict[str, Any
     else:
         details = {"split": "test", "images": ev.split_sizes[2]}
     return {"type": kind, **details, "message": f"{kind.replace('_', ' ')}: {cls}"}
+
+
+def _top_confusion(ev: SimEval) -> tuple[tuple[str, str], int] | None:
+    """The test split's most frequent class-to-class confusion at the eval's optimum."""
+    matrix = _split_matrix(ev, "test", optimal_pct(ev))
+    k = len(ev.classes)
+    pairs = [(i, j) for i in range(k) for j in range(k) if i != j]
+    if not pairs:
+        return None
+    i, j = max(pairs, key=lambda p: (matrix[p[0]][p[1]], -p[0], -p[1]))  # ties: first cell
+    return None if matrix[i][j] == 0 else ((ev.classes[i], ev.classes[j]), matrix[i][j])
 
 
 def iso_ms(moment: datetime) -> str:

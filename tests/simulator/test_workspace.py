@@ -297,3 +297,20 @@ def test_header_fields_lead_panel_bodies() -> None:
 def test_bad_options_are_refused(bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         SimOptions(**bad)
+
+
+def test_the_wrong_class_recommendation_is_the_test_matrixs_top_confusion(
+        ws: SimWorkspace) -> None:
+    seen = 0
+    for ev in done(ws):
+        body = ws.panel_body(ev, "recommendations")
+        items = body.get("recommendations", {}).get("items", [])
+        for item in (i for i in items if i["type"] == "wrong_class"):
+            matrix = ws.panel_body(ev, "confusion-matrix", "test", ws.optimal_pct(ev))["matrix"]
+            k = len(ev.classes)
+            top = max(matrix[i][j] for i in range(k) for j in range(k) if i != j)
+            if top:
+                a, p = ev.classes.index(item["actualClass"]), ev.classes.index(item["predictedClass"])
+                assert item["count"] == matrix[a][p] == top and a != p
+                seen += 1
+    assert seen > 0
