@@ -45,8 +45,9 @@ def open_catalog(target: IcebergUri) -> Catalog:
     try:
         return SqlCatalog(target.name, **target.properties)
     except ModuleNotFoundError as exc:  # the PostgreSQL form needs a SQLAlchemy driver
+        package = "psycopg2-binary" if exc.name == "psycopg2" else exc.name
         raise ConfigError(f"the Iceberg SQL catalog needs {exc.name}: pip install "
-                          f"'evals-etl[iceberg]' {exc.name}") from None
+                          f"{package}") from None
 
 
 @contextmanager

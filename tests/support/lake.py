@@ -23,10 +23,12 @@ class Lake:
     root: Path  # the catalog file lives here
     warehouse: str  # s3://bucket/prefix or file:///folder
     s3: S3Server | None = None
+    catalog_uri: str | None = None  # another catalog than root/catalog.db: iceberg+postgresql://…
 
     @property
     def uri(self) -> str:
-        uri = f"iceberg+sql://{self.root}/catalog.db?warehouse={self.warehouse}"
+        uri = self.catalog_uri or f"iceberg+sql://{self.root}/catalog.db"
+        uri += f"{'&' if '?' in uri else '?'}warehouse={self.warehouse}"
         if self.s3 is not None:
             uri += f"&s3.endpoint={self.s3.endpoint}&s3.region={REGION}"
         return uri

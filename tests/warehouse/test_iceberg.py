@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,20 @@ def test_a_rest_catalog_loads_the_same_way(lake: Lake, tmp_path: Path) -> None:
     assert lake.manifest()["run_id"] == second.run_id
     assert "POST /v1/namespaces/evals_etl/tables/T" in seen  # the commits went over REST
     assert check.state == "ok" and "up to date" in check.detail, check.detail
+
+
+@pytest.mark.postgres
+def test_a_postgresql_sql_catalog_loads_the_same_way(
+        lake: Lake, tmp_path: Path, postgres_server: str) -> None:
+    """The SQL catalog's tables in PostgreSQL (psycopg2), the files on S3."""
+    name = f"c_{uuid.uuid4().hex[:8]}"  # a catalog of its own in the shared server
+    lake = replace(lake, catalog_uri=postgres_server.replace("postgresql://", "iceberg+postgresql://")
+                   + f"?catalog={name}")
+    out = tmp_path / "out"
+    with simulator(**SIM) as sim:
+        export(sim, out)
+    first = warehouse.load(out, lake.uri)
+
+    assert first.replaced and lake_checksums(lake) == published_checksums(out)
+    assert warehouse.load(out, lake.uri).noop
+    assert lake.manifest()["catalog"] == name
