@@ -92,10 +92,17 @@ def overview(con: duckdb.DuckDBPyConnection, selection: Selection) -> list[Row]:
 
 
 def panel_states(con: duckdb.DuckDBPyConnection, selection: Selection) -> list[Row]:
-    """Panel units by panel and state over the selection (``panel_health``'s counts)."""
+    """Panel units by panel and state over the selection (``panel_health``'s counts).
+
+    A project version's units (compare: no eval, ``project=`` in their params) count for the
+    selection's projects.
+    """
     return rows(con, f"""
-        select panel, state, count(*) as units from panel_status where {IN_IDS}
-        group by panel, state order by panel, state""", {"ids": list(selection.eval_ids)})
+        select panel, state, count(*) as units from panel_status
+        where {IN_IDS} or (eval_id = '' and regexp_extract(params, '(^|&)project=([^&]*)', 2)
+                           in (select unnest($projects::varchar[])))
+        group by panel, state order by panel, state""",
+        {"ids": list(selection.eval_ids), "projects": list(selection.projects)})
 
 
 def trends(con: duckdb.DuckDBPyConnection, project: str) -> list[Row]:
