@@ -82,3 +82,12 @@ def test_the_webhook_url_is_never_echoed(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load(path)
     assert "secret-token" not in str(caught.value)
+
+
+def test_the_shipped_example_reads() -> None:
+    example = Path(__file__).resolve().parents[2] / "configs" / "rules.example.toml"
+    rules = load(example, environ={"EVALS_ETL_WEBHOOK": "https://hooks.example/x"})
+    assert [r.metric for r in rules.rules] == ["f1", "map50"]
+    assert rules.rules[0] == Rule("f1", "test", None, 0.01, "previous_version",
+                                  name="headline F1 vs the previous version")
+    assert rules.notify.webhook_url == "https://hooks.example/x"
