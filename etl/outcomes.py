@@ -55,6 +55,8 @@ def owners(runs: Sequence[WorkspaceRun], fallback: str) -> dict[str, str]:
 
 
 def owner(request: PanelRequest, owned: dict[str, str]) -> str:
+    if request.workspace is not None:
+        return request.workspace
     if request.eval_id:
         return owned[request.eval_id]
     return owned[f"project:{request.project}"]

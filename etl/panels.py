@@ -37,7 +37,9 @@ class PanelRequest:
 
     ``confidence`` is the integer percent *requested*; ``None`` means the server's default
     variant (the parameter is not sent). A unit of a version panel (``compare``) has
-    ``eval_id`` ``""`` and names its ``project`` and ``version_id``.
+    ``eval_id`` ``""`` and names its ``project`` and ``version_id``, and its ``workspace``:
+    two workspaces may share a project slug, and eval ids are the only global keys. The
+    workspace is part of ``params`` (the unit's key), never of the query sent.
     """
 
     eval_id: str
@@ -46,10 +48,12 @@ class PanelRequest:
     confidence: int | None = None
     project: str | None = None
     version_id: str | None = None
+    workspace: str | None = None  # a version unit's; None for an eval's (its id is global)
 
     @classmethod
-    def of_version(cls, panel: Panel, project: str, version_id: str) -> PanelRequest:
-        return cls("", panel, project=project, version_id=version_id)
+    def of_version(cls, panel: Panel, project: str, version_id: str,
+                   workspace: str | None = None) -> PanelRequest:
+        return cls("", panel, project=project, version_id=version_id, workspace=workspace)
 
     @property
     def label(self) -> str:
@@ -61,7 +65,8 @@ class PanelRequest:
     @property
     def params(self) -> str:
         """Canonical parameter string, the ``params`` column of ``panel_status``."""
-        return "&".join(f"{k}={v}" for k, v in self._pairs())
+        scope = [("workspace", self.workspace)] if self.workspace is not None else []
+        return "&".join(f"{k}={v}" for k, v in [*scope, *self._pairs()])
 
     def query(self) -> dict[str, str]:
         """Query parameters to send (image pages add ``limit`` and ``offset``)."""
@@ -74,12 +79,14 @@ class PanelRequest:
 
     @classmethod
     def from_query(cls, eval_id: str, panel: Panel, split: str | None, confidence: int | None,
-                   query: str) -> PanelRequest:
-        """The unit an archived response answered (a version panel's scope is in its query)."""
+                   query: str, workspace: str | None = None) -> PanelRequest:
+        """The unit an archived response answered (a version panel's scope is in its query;
+        its workspace, which the query does not carry, is the run's)."""
         if panel not in VERSION_PANELS:
             return cls(eval_id, panel, split, confidence)
         fields = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
-        return cls(eval_id, panel, split, confidence, fields.get("project"), fields.get("version"))
+        return cls(eval_id, panel, split, confidence, fields.get("project"), fields.get("version"),
+                   workspace)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ it archived and published as a new snapshot, exactly as an export would publish 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from etl import views
 from etl.crawl import ledger
 from etl.errors import EtlError
 from etl.normalize import FetchContext, normalize_body
-from etl.panels import PanelRequest
+from etl.panels import VERSION_PANELS, PanelRequest
 from etl.progress import Reporter
 from etl.schemas import TABLES
 from etl.store import publish
@@ -39,15 +40,24 @@ def _last_image_passes(archive: Path) -> dict[Key, int]:
     return starts
 
 
-def _renormalize(archive: Path, run_id: str, workspace: str, wanted: set[Key],
+def _renormalize(archive: Path, run_id: str, owners: dict[str, str], wanted: set[Key],
                  writer: StagingWriter) -> tuple[dict[Key, PanelRequest], dict[Key, str]]:
-    """Stage the rows of every ``wanted`` unit the archive holds; returns units and failures."""
+    """Stage the rows of every ``wanted`` unit the archive holds; returns units and failures.
+
+    ``owners``: eval id -> workspace, and ``""`` -> the run's first workspace. A version
+    unit's workspace is not in the archived query: it is the one whose key the run recorded.
+    """
     failed: dict[Key, str] = {}
     units: dict[Key, PanelRequest] = {}
     last_pass = _last_image_passes(archive)
+    scopes = sorted(set(owners.values()))
     for i, rec in enumerate(read_archive(archive)):
         request = PanelRequest.from_query(rec.eval_id, rec.panel, rec.split, rec.confidence,
                                           rec.query)
+        if request.panel in VERSION_PANELS:
+            request = next((r for r in (replace(request, workspace=w) for w in scopes)
+                            if (r.eval_id, r.panel, r.params) in wanted), request)
+        workspace = request.workspace or owners.get(rec.eval_id, owners.get("", ""))
         key = (request.eval_id, request.panel, request.params)
         if key not in wanted or i < last_pass.get(key, 0):
             continue
@@ -62,6 +72,11 @@ def _renormalize(archive: Path, run_id: str, workspace: str, wanted: set[Key],
             if batch.num_rows:
                 writer.write(table, batch)
     return units, failed
+
+
+def _owner(outcome: ledger.Outcome, owners: dict[str, str]) -> str:
+    request = outcome.request
+    return request.workspace or owners.get(request.eval_id, owners[""])
 
 
 def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
@@ -81,9 +96,11 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
             for r in status if r["run_id"] == run_id and r["state"] == "ok"
         }
         ws = workspace or (status[0]["workspace"] if status else "")
+        owners = {"": ws, **{r["eval_id"]: r["workspace"] for r in status
+                             if r["run_id"] == run_id and r["eval_id"]}}
         staging = out / "staging" / f"replay-{run_id}"
         with StagingWriter(staging / "tables") as writer:
-            units, failed = _renormalize(archive, run_id, ws, set(current), writer)
+            units, failed = _renormalize(archive, run_id, owners, set(current), writer)
         now = datetime.now(UTC)
         failed_outcomes = [
             ledger.Outcome(units[k], "error", None, "contract_error", msg,
@@ -94,9 +111,10 @@ def replay(out: Path, run_id: str, workspace: str | None, reporter: Reporter,
             run_id=run_id, staging=staging,
             ok_units=tuple(u for k, u in units.items() if k not in failed),
             attempted_units=tuple(units[k] for k in failed),
-            panel_status=pa.Table.from_batches(
-                [ledger.outcomes_batch(failed_outcomes, ws, run_id, now)]
-            ),
+            panel_status=pa.Table.from_batches([
+                ledger.outcomes_batch([o for o in failed_outcomes if _owner(o, owners) == w],
+                                      w, run_id, now)
+                for w in sorted({_owner(o, owners) for o in failed_outcomes} or {ws})]),
             run_row=TABLES["runs"].schema.empty_table(),
             listing=None,
         )

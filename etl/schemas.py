@@ -240,8 +240,8 @@ MODEL_COMPARISON = _table(
     # those) closes the grain so that a warehouse replacing rows eval by eval never holds a
     # model's old and new row under one key mid-load (its unique constraint is the grain).
     "model_comparison", "compare",
-    ("project", "version_id", "model_id", "frontier_metric", "eval_id"),
-    ("project", "version_id"),
+    ("workspace", "project", "version_id", "model_id", "frontier_metric", "eval_id"),
+    ("workspace", "project", "version_id"),
     "One row per model compared on a project version (the compare route, fetched once per "
     "version with done evals), for the frontier metric the server chose. eval_id is the "
     "model's evaluationId (empty when the API names none).",

@@ -75,7 +75,7 @@ async def crawl(
         crashpoints.reach("listed")
         sink.listed(listing.evals)
         plans = plan_run(listing.evals, config.crawl, previous)
-        versions = plan_comparisons(listing.evals, previous)
+        versions = plan_comparisons(listing.evals, previous, config.workspace)
         engine = _Engine(client, sink, config, run_id, progress, started)
         await engine.run(plans, reusable(resumable, listing.evals), versions)
     crashpoints.reach("crawled")

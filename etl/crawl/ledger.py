@@ -95,7 +95,7 @@ def to_record(outcome: Outcome) -> dict[str, Any]:
     r = outcome.request
     return {"eval_id": r.eval_id, "panel": r.panel, "split": r.split,
             "confidence": r.confidence, "project": r.project, "version_id": r.version_id,
-            "state": outcome.state,
+            "workspace": r.workspace, "state": outcome.state,
             "http_status": outcome.http_status, "error_code": outcome.error_code,
             "message": outcome.message, "attempts": outcome.attempts,
             "requests": outcome.requests}
@@ -104,7 +104,8 @@ def to_record(outcome: Outcome) -> dict[str, Any]:
 def from_record(record: Mapping[str, Any]) -> Outcome:
     request = PanelRequest(record["eval_id"], record["panel"], record["split"],
                            record["confidence"], record.get("project"),
-                           record.get("version_id"))  # absent in journals before compare
+                           record.get("version_id"),  # absent in journals before compare
+                           record.get("workspace"))
     return Outcome(request, record["state"], record["http_status"], record["error_code"],
                    record["message"], record["attempts"], record["requests"])
 

@@ -108,8 +108,8 @@ def _instant(value: str | None) -> object:
     return parsed.astimezone(UTC).replace(microsecond=parsed.microsecond // 1000 * 1000)
 
 
-def plan_comparisons(listings: list[EvalListing],
-                     previous: PreviousState | None) -> list[PanelRequest]:
+def plan_comparisons(listings: list[EvalListing], previous: PreviousState | None,
+                     workspace: str | None = None) -> list[PanelRequest]:
     """One compare unit per (project, version) with a done eval, unless it is unchanged.
 
     compare answers from the done evals of a project version, so a version is *unchanged*
@@ -126,7 +126,7 @@ def plan_comparisons(listings: list[EvalListing],
                                    if e.eval_id not in previous.unlisted])
     units = []
     for (project, version), evals in sorted(now.items()):
-        unit = PanelRequest.of_version("compare", project, version)
+        unit = PanelRequest.of_version("compare", project, version, workspace)
         state = None if previous is None else previous.units.get(
             (unit.eval_id, unit.panel, unit.params))
         if not _worth_another_try(state) and before.get((project, version)) == evals:

@@ -74,11 +74,11 @@ def _units_table(requests: Iterable[PanelRequest]) -> pa.Table:
     # project and version_id: the unit of a version panel (compare), NULL for eval panels.
     rows = [{"panel": r.panel, "eval_id": r.eval_id, "split": r.split,
              "confidence": r.confidence, "params": r.params, "project": r.project,
-             "version_id": r.version_id} for r in requests]
+             "version_id": r.version_id, "workspace": r.workspace} for r in requests]
     return pa.Table.from_pylist(rows, schema=pa.schema([
         ("panel", pa.string()), ("eval_id", pa.string()), ("split", pa.string()),
         ("confidence", pa.int64()), ("params", pa.string()), ("project", pa.string()),
-        ("version_id", pa.string())]))
+        ("version_id", pa.string()), ("workspace", pa.string())]))
 
 
 class Merge:

@@ -1,4 +1,4 @@
--- grain: one row per project, version_id, model_id, frontier_metric.
+-- grain: one row per workspace, project, version_id, model_id, frontier_metric.
 -- purpose: the `model_comparison` table as published; only this layer reads files.
 with source as (
     select * from read_parquet('${tables}/model_comparison/data.parquet', hive_partitioning = false)

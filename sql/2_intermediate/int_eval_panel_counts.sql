@@ -17,8 +17,12 @@ version_units as (
     from panel_status
     inner join evaluations
         on coalesce(panel_status.eval_id, '') = ''
-        and panel_status.params
-            = 'project=' || evaluations.project || '&version=' || evaluations.version_id
+        and panel_status.workspace = evaluations.workspace
+        and panel_status.params in (
+            'workspace=' || evaluations.workspace || '&project=' || evaluations.project
+                || '&version=' || evaluations.version_id,
+            -- as 0.2 development builds wrote it, before the workspace was in the key
+            'project=' || evaluations.project || '&version=' || evaluations.version_id)
 ),
 
 per_panel as (

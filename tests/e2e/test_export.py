@@ -25,7 +25,7 @@ def test_full_export_accounts_for_every_planned_unit(tmp_path: Path) -> None:
     assert summary.evals_listed == len(evals) == 30
     status = table(out, "panel_status").to_pylist()
     planned = {(u.eval_id, u.panel, u.params) for e in evals for u in units_for(e.eval_id, CrawlConfig())}
-    planned |= {("", "compare", f"project={c['project']}&version={c['version']}")
+    planned |= {("", "compare", f"workspace=acme&project={c['project']}&version={c['version']}")
                 for c in comparisons(sim.workspace)}  # one per project version with done evals
     assert {(r["eval_id"], r["panel"], r["params"]) for r in status} == planned
     states = Counter(r["state"] for r in status)

@@ -130,7 +130,7 @@ def test_exit_1_unexpected(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(etl.export, "crawl", broken)
+    monkeypatch.setattr(etl.export, "crawl_workspaces", broken)
     with simulator(evals=2) as sim:
         monkeypatch.setenv("ROBOFLOW_API_KEY", sim.options.api_key)
         assert main(_argv(sim.url, tmp_path / "out")) == 1

@@ -10,7 +10,7 @@ from .storage_scenario import publish_run, read_tables, units
 
 
 def compare(project: str, version: str) -> PanelRequest:
-    return PanelRequest.of_version("compare", project, version)
+    return PanelRequest.of_version("compare", project, version, "ws")
 
 
 def test_a_refetched_version_replaces_its_rows_and_keeps_the_others(tmp_path: Path) -> None:
@@ -26,5 +26,5 @@ def test_a_refetched_version_replaces_its_rows_and_keeps_the_others(tmp_path: Pa
     assert {k[:2]: v for k, v in rows.items()} == {("p", "1"): "r1", ("p", "2"): "r2"}
     status = {(r["eval_id"], r["panel"], r["params"]): (r["state"], r["run_id"])
               for r in tables["panel_status"] if r["panel"] == "compare"}
-    assert status == {("", "compare", "project=p&version=1"): ("error", "r2"),
-                      ("", "compare", "project=p&version=2"): ("ok", "r2")}
+    assert status == {("", "compare", "workspace=ws&project=p&version=1"): ("error", "r2"),
+                      ("", "compare", "workspace=ws&project=p&version=2"): ("ok", "r2")}
