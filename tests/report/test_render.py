@@ -94,4 +94,7 @@ def test_the_report_command(dataset: Path, tmp_path: Path) -> None:
     refused = report("--out", str(dataset), "--to", str(to), "--project", "x")
     assert refused.returncode == 2 and "no project 'x' in the dataset" in refused.stderr
     nothing = report("--out", str(tmp_path / "nothing"))
-    assert nothing.returncode == 2 and "nothing is published" in nothing.stderr
+    assert nothing.returncode == 2 and "does not exist" in nothing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = report("--out", str(tmp_path / "empty"))
+    assert empty.returncode == 2 and "nothing is published" in empty.stderr
