@@ -176,6 +176,8 @@ def warehouse_check(uri: str, schema: str) -> Check:
     try:
         state, detail = probe(uri, schema)
     except EtlError as exc:
-        return Check("warehouse", "fail", str(exc), "check the URI, the server and the "
-                     "credentials (PGPASSWORD, ~/.pgpass)")
+        lake = uri.startswith("iceberg")
+        return Check("warehouse", "fail", str(exc), "check the URI, the catalog and the bucket, "
+                     "and the credentials (the AWS chain, or the URI's file)" if lake else
+                     "check the URI, the server and the credentials (PGPASSWORD, ~/.pgpass)")
     return Check("warehouse", state, detail)  # type: ignore[arg-type]

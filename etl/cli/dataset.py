@@ -35,8 +35,10 @@ def register(sub: Commands) -> None:
     load = sub.add_parser("load", help="load the current dataset into a warehouse (ADBC)")
     load.add_argument("--out", type=folder, required=True)
     target = load.add_mutually_exclusive_group()
-    target.add_argument("--to", metavar="URI", help="postgresql://…, snowflake://… or "
-                        "bigquery://… (a password here shows in `ps`: prefer the others)")
+    target.add_argument("--to", metavar="URI", help="postgresql://…, snowflake://…, "
+                        "bigquery://…, or iceberg+sql:// / iceberg+postgresql:// / "
+                        "iceberg+rest:// with ?warehouse=s3://… (a password here shows in "
+                        "`ps`: prefer the others)")
     target.add_argument("--to-env", metavar="VAR", help="environment variable holding the URI "
                         "(default: EVALS_ETL_WAREHOUSE_URI)")
     target.add_argument("--to-file", type=Path, metavar="PATH", help="file holding the URI")
