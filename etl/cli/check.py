@@ -13,10 +13,13 @@ import json
 from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from etl.cli.common import Commands, folder, say, unpublished
 from etl.errors import EXIT_OK, EXIT_REGRESSION
+
+if TYPE_CHECKING:
+    from etl.check import Report
 
 
 def register(sub: Commands) -> None:
@@ -57,7 +60,7 @@ def _check(args: argparse.Namespace) -> int:
     return EXIT_REGRESSION if report.reported else EXIT_OK
 
 
-def _as_json(report: Any, source: str) -> dict[str, Any]:
+def _as_json(report: Report, source: str) -> dict[str, Any]:
     from etl.check import notify
 
     return {"rules_file": source, "since_last": report.since_last,
@@ -68,7 +71,7 @@ def _as_json(report: Any, source: str) -> dict[str, Any]:
             "webhook": report.notified}
 
 
-def _as_text(report: Any, source: str) -> str:
+def _as_text(report: Report, source: str) -> str:
     from etl.check import notify
 
     new = " new" if report.since_last else ""
