@@ -7,7 +7,7 @@ row for); image-predictions pages are requests inside one unit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, get_args
 
 Panel = Literal[
@@ -113,3 +113,6 @@ class PreviousState:
     evals: dict[str, EvalListing]
     units: dict[tuple[str, str, str], State]
     unlisted: frozenset[str] = frozenset()  # evals no longer in the listing (kept as rows)
+    # eval id -> its workspace, so a folder of several workspaces compares a project version
+    # with its own workspace's evals only (two workspaces may share a project slug)
+    workspace_of: dict[str, str] = field(default_factory=dict)

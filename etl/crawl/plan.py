@@ -122,8 +122,10 @@ def plan_comparisons(listings: list[EvalListing], previous: PreviousState | None
     now = _done_by_version(listings)
     before: dict[tuple[str, str], frozenset[tuple[object, ...]]] = {}
     if previous is not None:
-        before = _done_by_version([e for e in previous.evals.values()
-                                   if e.eval_id not in previous.unlisted])
+        mine = previous.workspace_of
+        before = _done_by_version([
+            e for e in previous.evals.values() if e.eval_id not in previous.unlisted
+            and (workspace is None or mine.get(e.eval_id, workspace) == workspace)])
     units = []
     for (project, version), evals in sorted(now.items()):
         unit = PanelRequest.of_version("compare", project, version, workspace)

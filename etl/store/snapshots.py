@@ -175,7 +175,7 @@ def read_previous_state(out: Path) -> PreviousState | None:
         return None
     evals = _read_columns(snapshot, "evaluations", [
         "eval_id", "status", "project", "version_id", "model_id", "created_at", "model_url",
-        "listed"])
+        "listed", "workspace"])
     units = _read_columns(snapshot, "panel_status", ["eval_id", "panel", "params", "state"])
     return PreviousState(
         evals={
@@ -186,6 +186,7 @@ def read_previous_state(out: Path) -> PreviousState | None:
         },
         units={(r["eval_id"], r["panel"], r["params"]): r["state"] for r in units},
         unlisted=frozenset(r["eval_id"] for r in evals if r["listed"] is False),
+        workspace_of={r["eval_id"]: r["workspace"] for r in evals if r["workspace"]},
     )
 
 

@@ -67,3 +67,15 @@ def test_a_version_without_a_comparison_is_asked_again_only_when_it_changes() ->
     new = EvalListing("n", "done", "q", "2", None, "2026-04-28T00:00:00.000Z")
     assert plan_comparisons([*NOW, new], previous(NOW, state="not_materialized")) == [
         unit("q", "2")]
+
+
+def test_another_workspaces_evals_under_the_same_slug_are_no_change() -> None:
+    theirs = EvalListing("t", "done", "p", "1", None, "2026-04-20T00:00:00.000Z")
+    units = {(u.eval_id, u.panel, u.params): "ok" for u in (
+        PanelRequest.of_version("compare", "p", "1", "acme"),
+        PanelRequest.of_version("compare", "q", "2", "acme"))}
+    before = PreviousState({e.eval_id: e for e in [*NOW, theirs]}, units,
+                           workspace_of={**{e.eval_id: "acme" for e in NOW}, "t": "beta"})
+    assert plan_comparisons(NOW, before, "acme") == []
+    assert plan_comparisons([theirs], before, "beta") == [
+        PanelRequest.of_version("compare", "p", "1", "beta")]  # beta's own unit: never fetched

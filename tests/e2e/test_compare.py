@@ -86,3 +86,35 @@ def test_a_server_without_the_compare_route_costs_one_request_per_version_once(
         assert table(out, "model_comparison").num_rows == 0
         export(sim, out)
         assert compare_requests(sim) == len(versions)  # not asked again while unchanged
+
+
+def test_two_workspaces_sharing_project_slugs_keep_their_versions_unchanged(
+        tmp_path: Path) -> None:
+    """In a folder of two workspaces, a version is compared with its own workspace's evals:
+    the other workspace's evals under the same slug are no change, so nothing is refetched."""
+    from tests.support import cli
+    from tests.support.router import workspace_router
+
+    keys = {"acme": "key-of-acme", "beta": "key-of-beta"}
+    config = tmp_path / "workspaces.toml"
+    config.write_text("".join(f'[[workspaces]]\nslug = "{w}"\nkey_env = "{w.upper()}_KEY"\n'
+                              for w in keys) + "[crawl]\nbackoff_base = 0.01\n")
+    with simulator(workspace="acme", api_key=keys["acme"], seed=85, evals=10) as a, \
+            simulator(workspace="beta", api_key=keys["beta"], seed=86, evals=10) as b:
+        shared = {p.slug: q.slug for p, q in zip(b.workspace.projects, a.workspace.projects,
+                                                  strict=False)}
+        with workspace_router({"acme": a.url, "beta": b.url}, set(), {"beta": shared}) as url:
+            def export_both() -> None:
+                done = cli.run("export", "--config", str(config), "--workspace", "acme",
+                               "--workspace", "beta", "--api-url", url, "--out",
+                               str(tmp_path / "out"), "--log-format", "json",
+                               env={f"{w.upper()}_KEY": k for w, k in keys.items()})
+                assert done.returncode in (0, 3), done.stderr[-2000:]
+
+            export_both()
+            first = compare_requests(a) + compare_requests(b)
+            assert compare_requests(a) > 0 and compare_requests(b) > 0
+            export_both()
+            assert compare_requests(a) + compare_requests(b) == first
+    rows = table(tmp_path / "out", "model_comparison").to_pylist()
+    assert {r["workspace"] for r in rows} == set(keys)
