@@ -148,9 +148,9 @@ def _report_problems(reporter: Reporter, summary: RunSummary,
         reporter.event(f"{len(bad) - MAX_PANEL_RECORDS} more panels not ok (see panel_status)",
                        level="warning", event="panel_not_ok_more",
                        count=len(bad) - MAX_PANEL_RECORDS)
-    for problem in summary.problems:
-        if not problem.startswith(("error: ", "unavailable: ")):  # listing, not attempted
-            reporter.event(problem, level="warning", event="run_problem")
+    others = [p for p in summary.problems if not p.startswith(("error: ", "unavailable: "))]
+    for problem in aggregate(others):  # listing, not attempted: one line per kind
+        reporter.event(problem, level="warning", event="run_problem")
 
 
 async def dry_run(config: Config) -> Preview:

@@ -44,7 +44,7 @@ def unit_key(name: str, request: PanelRequest) -> UnitKey:
     """The key of ``request``'s rows in table ``name`` (its ``Table.unit`` columns)."""
     values = {"eval_id": request.eval_id, "split": request.split,
               "confidence": request.confidence, "project": request.project,
-              "version_id": request.version_id}
+              "version_id": request.version_id, "workspace": request.workspace}
     return tuple(values[c] for c in TABLES[name].unit)
 
 
@@ -83,13 +83,14 @@ def duplicate_grains(out: Path) -> dict[str, int]:
 
 
 def request_of(status: Status) -> PanelRequest:
-    """The unit a ``panel_status`` key names (params are ``split=..&confidence=..``)."""
+    """The unit a ``panel_status`` key names (params are ``split=..&confidence=..``, a
+    version unit's ``workspace=..&project=..&version=..``)."""
     eval_id, panel, params = status
     fields = dict(p.split("=", 1) for p in params.split("&") if p)
     confidence = fields.get("confidence")
     return PanelRequest(eval_id, panel, fields.get("split"),  # type: ignore[arg-type]
                         None if confidence is None else int(confidence),
-                        fields.get("project"), fields.get("version"))
+                        fields.get("project"), fields.get("version"), fields.get("workspace"))
 
 
 def published_mismatches(out: Path, truth: Path) -> list[str]:

@@ -55,7 +55,8 @@ def _soak(tmp_path: Path, workspace: dict[str, Any], crawl: dict[str, Any],
     assert duplicate_grains(faulty_out) == dict.fromkeys(duplicate_grains(faulty_out), 0)
     planned = {(u.eval_id, u.panel, u.params) for e in evals
                for u in units_for(e.eval_id, CrawlConfig())}
-    planned |= {("", "compare", f"project={c['project']}&version={c['version']}")
+    planned |= {("", "compare",
+                 f"workspace={sim.options.workspace}&project={c['project']}&version={c['version']}")
                 for c in versions}  # one compare unit per project version with done evals
     assert set(states(faulty_out)) == planned
     assert states(faulty_out) == states(clean_out)
