@@ -8,8 +8,6 @@ error envelope, a body nested 100,000 deep. It runs in its own thread and event 
 
 from __future__ import annotations
 
-import asyncio
-import threading
 import zlib
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -20,6 +18,8 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
+
+from tests.support.serving import serve_in_thread
 
 Behave = Callable[[web.Request, int], Awaitable[web.StreamResponse | None]]
 
@@ -60,47 +60,25 @@ async def endless(request: web.Request, size: int, chunk: int = 1 << 20) -> web.
 
 @contextmanager
 def hostile_proxy(upstream: str, behave: Behave) -> Iterator[Proxy]:
-    ready = threading.Event()
-    box: dict[str, Any] = {}
+    proxy = Proxy("")
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        async with aiohttp.ClientSession(auto_decompress=False) as session:
-            proxy = Proxy("")
+    def make(session: aiohttp.ClientSession) -> Any:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            path = request.path_qs
+            proxy.seen[path] += 1
+            own = await behave(request, proxy.seen[path])
+            if own is not None:
+                return own
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+            async with session.get(upstream + path, headers=headers,
+                                   allow_redirects=False) as up:
+                body = await up.read()
+                keep = {k: v for k, v in up.headers.items()
+                        if k.lower() in ("content-type", "retry-after", "content-encoding")}
+                return web.Response(status=up.status, body=body, headers=keep)
 
-            async def handle(request: web.Request) -> web.StreamResponse:
-                path = request.path_qs
-                proxy.seen[path] += 1
-                own = await behave(request, proxy.seen[path])
-                if own is not None:
-                    return own
-                headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-                async with session.get(upstream + path, headers=headers,
-                                       allow_redirects=False) as up:
-                    body = await up.read()
-                    keep = {k: v for k, v in up.headers.items()
-                            if k.lower() in ("content-type", "retry-after", "content-encoding")}
-                    return web.Response(status=up.status, body=body, headers=keep)
+        return handle
 
-            app = web.Application()
-            app.router.add_route("GET", "/{tail:.*}", handle)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.5)
-            await site.start()
-            proxy.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-            box.update(proxy=proxy, loop=asyncio.get_running_loop(), stop=stop)
-            ready.set()
-            try:
-                await stop.wait()
-            finally:
-                await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True, name="hostile")
-    thread.start()
-    ready.wait(10)
-    try:
-        yield box["proxy"]
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(timeout=10)
+    with serve_in_thread(make, "hostile", auto_decompress=False) as url:
+        proxy.url = url
+        yield proxy

@@ -9,9 +9,7 @@ back, so two workspaces can share project slugs, as real ones do ("production", 
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -19,60 +17,39 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from tests.support.serving import serve_in_thread
+
 
 @contextmanager
 def workspace_router(upstreams: Mapping[str, str], hidden: set[str],
                      renames: Mapping[str, Mapping[str, str]] | None = None) -> Iterator[str]:
-    ready = threading.Event()
-    box: dict[str, Any] = {}
+    def make(session: aiohttp.ClientSession) -> Any:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            parts = request.path.split("/")
+            upstream = upstreams.get(parts[1]) if len(parts) > 1 else None
+            if upstream is None:
+                return web.json_response({"error": {"message": "no such workspace"}},
+                                         status=404)
+            headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
+            swaps = (renames or {}).get(parts[1], {})
+            path = request.path_qs
+            for old, new in swaps.items():
+                path = path.replace(new, old)
+            async with session.get(upstream + path, headers=headers,
+                                   allow_redirects=False) as up:
+                body = await up.read()
+                keep = {k: v for k, v in up.headers.items()
+                        if k.lower() in ("content-type", "retry-after")}
+            for old, new in swaps.items():
+                body = body.replace(old.encode(), new.encode())
+            if up.status == 200 and len(parts) == 3 and parts[2] == "model-evals":
+                data = json.loads(body)
+                data["evals"] = [e for e in data["evals"] if e["evalId"] not in hidden]
+                body = json.dumps(data).encode()
+            return web.Response(status=up.status, body=body, headers=keep)
 
-    async def main() -> None:
-        stop = asyncio.Event()
-        async with aiohttp.ClientSession() as session:  # bodies inflated: they are rewritten
+        return handle
 
-            async def handle(request: web.Request) -> web.StreamResponse:
-                parts = request.path.split("/")
-                upstream = upstreams.get(parts[1]) if len(parts) > 1 else None
-                if upstream is None:
-                    return web.json_response({"error": {"message": "no such workspace"}},
-                                             status=404)
-                headers = {k: v for k, v in request.headers.items() if k.lower() != "host"}
-                swaps = (renames or {}).get(parts[1], {})
-                path = request.path_qs
-                for old, new in swaps.items():
-                    path = path.replace(new, old)
-                async with session.get(upstream + path, headers=headers,
-                                       allow_redirects=False) as up:
-                    body = await up.read()
-                    keep = {k: v for k, v in up.headers.items()
-                            if k.lower() in ("content-type", "retry-after")}
-                for old, new in swaps.items():
-                    body = body.replace(old.encode(), new.encode())
-                if up.status == 200 and len(parts) == 3 and parts[2] == "model-evals":
-                    data = json.loads(body)
-                    data["evals"] = [e for e in data["evals"] if e["evalId"] not in hidden]
-                    body = json.dumps(data).encode()
-                return web.Response(status=up.status, body=body, headers=keep)
-
-            app = web.Application()
-            app.router.add_route("GET", "/{tail:.*}", handle)
-            runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-            await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0, shutdown_timeout=0.5)
-            await site.start()
-            box.update(url=f"http://127.0.0.1:{runner.addresses[0][1]}",
-                       loop=asyncio.get_running_loop(), stop=stop)
-            ready.set()
-            try:
-                await stop.wait()
-            finally:
-                await runner.cleanup()
-
-    thread = threading.Thread(target=lambda: asyncio.run(main()), daemon=True, name="router")
-    thread.start()
-    ready.wait(10)
-    try:
-        yield box["url"]
-    finally:
-        box["loop"].call_soon_threadsafe(box["stop"].set)
-        thread.join(timeout=10)
+    # Bodies are inflated by the session: they are rewritten, then sent plain.
+    with serve_in_thread(make, "router") as url:
+        yield url
