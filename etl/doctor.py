@@ -23,6 +23,7 @@ from etl import folders, views
 from etl.config import KEY_ENV, Config
 from etl.crawl.client import Client
 from etl.crawl.http import Http
+from etl.crawl.workspaces import for_workspace
 from etl.errors import ApiError, AuthError, ConfigError, EtlError
 from etl.store import ownership, publish
 
@@ -108,6 +109,18 @@ async def _filters(client: Client, first: Any, config: Config) -> Check:
     tried = "status and project" if projects else "status"
     return Check("filters", "ok", f"the {tried} filters return only matching evals"
                  if statuses else "no evals yet: nothing to filter")
+
+
+def every_workspace(config: Config, run: Callable[[Config], list[Check]]) -> list[Check]:
+    """The API checks of each workspace of the config, named for it when there are several."""
+    sources = config.sources()
+    if len(sources) == 1:
+        return run(config)
+    found = []
+    for source in sources:
+        mine = run(for_workspace(config, source, config.crawl.concurrency))
+        found += [replace(c, name=f"{c.name} ({source.slug})") for c in mine]
+    return found
 
 
 def folder_checks(out: Path, workspace: str | None) -> list[Check]:

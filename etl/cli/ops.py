@@ -54,7 +54,7 @@ def _doctor(args: argparse.Namespace) -> int:
         checks.append(doctor.Check("config", "ok", f"workspace {cfg.workspace!r}, API "
                                    f"{cfg.api.url}, output {cfg.output.out}"))
         checks += [doctor.Check("security", "warn", w) for w in cfg.warnings]
-        checks += anyio.run(doctor.api_checks, cfg)
+        checks += doctor.every_workspace(cfg, lambda c: anyio.run(doctor.api_checks, c))
     if out is not None:
         checks += doctor.folder_checks(out, workspace)
     if args.to is not None or args.to_env is not None or args.to_file is not None:

@@ -184,3 +184,18 @@ def test_views_answer_per_workspace_as_a_single_export_does_with_shared_project_
         assert alone.keys() == together.keys()
         for name in alone:
             assert together[name] == alone[name], (w, name)
+
+
+def test_doctor_checks_every_workspace_with_its_own_key(
+        api: tuple[str, set[str], dict[str, Any]], tmp_path: Path) -> None:
+    url, _, _ = api
+    config = tmp_path / "doctor.toml"
+    config.write_text("".join(f'[[workspaces]]\nslug = "{w}"\nkey_env = "{w.upper()}_KEY"\n'
+                              for w in ("acme", "beta")))
+    done = cli.run("doctor", "--config", str(config), "--api-url", url, "--out",
+                   str(tmp_path / "out"), "--format", "json",
+                   env={"ACME_KEY": KEYS["acme"], "BETA_KEY": "wrong"})
+    checks = {c["check"]: c["state"] for c in json.loads(done.stdout)["checks"]}
+    assert done.returncode == 8
+    assert checks["key (acme)"] == "ok" and checks["scope (acme)"] == "ok"
+    assert checks["key (beta)"] == "fail"
