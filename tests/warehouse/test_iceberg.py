@@ -18,6 +18,9 @@ from tests.support.lake import Lake, lake_checksums, published_checksums
 from tests.support.runs import export, simulator
 from tests.support.s3 import S3Server, moto_server
 
+# Whole exports loaded into a lake on a real S3 server: the e2e tier, like tests/e2e/.
+pytestmark = pytest.mark.e2e
+
 # Keep the evals done: a missing or not-done panel would change between exports by itself.
 SIM = {"seed": 5, "evals": 6, "running_rate": 0.2, "failed_rate": 0, "missing_panel_rate": 0}
 
