@@ -22,21 +22,26 @@ from etl.simulator import SimOptions, serve_in_thread
 DEMO_SEED = 7
 
 SHOWCASE = {
-    "eval_overview": "select project, version_id, status, task_type, round(map, 3) as map, "
-    "round(miou, 3) as miou, round(f1, 3) as f1, image_count, panels_ok, panels_total "
+    "eval_overview": "select eval_id, project, version_id, task_type, round(map50, 3) as map50, "
+    "round(miou, 3) as miou, round(f1, 3) as f1, image_count, app_panels_ok, app_panels_total "
     "from eval_overview order by created_at desc limit 8",
-    "class_leaderboard": "select project, version_id, class_name, rank, round(f1, 3) as f1, "
-    "round(precision, 3) as precision, round(recall, 3) as recall from class_leaderboard "
-    "where split = 'test' order by eval_id, rank limit 8",
-    "operating_thresholds": "select project, version_id, split, class_name, threshold, "
-    "round(precision, 3) as precision, round(recall, 3) as recall, round(f1, 3) as f1 "
-    "from operating_thresholds where split = 'test' order by eval_id, class_name limit 8",
-    "top_confusions": "select project, version_id, actual_class, predicted_class, cell_kind, "
-    "count from top_confusions where split = 'test' and confidence is null "
+    "class_leaderboard": "select eval_id, project, version_id, class_name, rank, has_instances, "
+    "round(f1, 3) as f1, round(precision, 3) as precision, round(recall, 3) as recall "
+    "from class_leaderboard where split = 'test' and is_latest_in_project "
     "order by eval_id, rank limit 8",
-    "version_trends": "select project, version_id, previous_version_id, round(map, 3) as map, "
-    "round(miou, 3) as miou, round(headline_delta, 3) as delta, regressed "
+    "operating_thresholds": "select eval_id, split, class_name, threshold, source, "
+    "round(precision, 3) as precision, round(recall, 3) as recall, round(f1, 3) as f1 "
+    "from operating_thresholds where split = 'test' and is_latest_in_project "
+    "order by eval_id, class_name limit 8",
+    "top_confusions": "select eval_id, split, actual_class, predicted_class, cell_kind, count, "
+    "count_unit from top_confusions where split = 'test' and is_default_variant "
+    "and is_latest_in_project order by eval_id, rank limit 8",
+    "version_trends": "select project, version_id, previous_version_id, regression_metric, "
+    "round(headline_delta, 3) as delta, tolerance, regressed "
     "from version_trends order by project, version_number limit 8",
+    "model_leaderboard": "select project, version_id, model_id, frontier_metric, "
+    "round(frontier_value, 3) as frontier_value, frontier_rank, median_latency_ms, on_frontier "
+    "from model_leaderboard order by project, version_id, frontier_rank nulls last limit 8",
 }
 
 

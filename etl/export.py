@@ -96,8 +96,10 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         current = publish.read_previous_state(out)
         previous = None if config.full_refresh else current
         mode = "incremental" if previous is not None else "full"
+        several: dict[str, Any] = {"workspaces": [s.slug for s in config.sources()]} \
+            if len(config.sources()) > 1 else {}
         reporter.event("export started", workspace=config.workspace, run_id=run_id, mode=mode,
-                       workspaces=[source.slug for source in config.sources()])
+                       **several)
         try:
             runs = await crawl_workspaces(
                 config, sink, run_id=run_id, previous=previous, resumable=resumable,
