@@ -26,7 +26,7 @@ from etl.crawl.engine import CrawlResult
 from etl.crawl.preview import Preview, preview
 from etl.crawl.resume import Resumable
 from etl.crawl.workspaces import WorkspaceRun, crawl_workspaces
-from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, ConfigError, StorageError
+from etl.errors import EXIT_API_DOWN, EXIT_OK, EXIT_PARTIAL, StorageError
 from etl.panels import PanelRequest
 from etl.progress import Reporter, aggregate
 from etl.schemas import TABLES
@@ -109,10 +109,10 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
             reporter.close()
             sink.close()
         result = outcomes.combined(runs)
-        owned = outcomes.owners(runs, config.workspace)
+        owner = outcomes.Owners.of(runs, config.workspace)
         summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock,
-                             outcomes.endings(runs, sink.outcomes, owned))
-        commit = _commit(config, run_id, staging, runs, sink.outcomes, summary, started,
+                             outcomes.endings(runs, sink.outcomes, owner))
+        commit = _commit(run_id, staging, runs, result, owner, sink.outcomes, summary, started,
                          known=set(current.units) if current is not None else set())
         with interrupts.shielded():  # a signal now waits for the switch to finish
             snapshot = _publish(out, commit, config, reporter)
@@ -159,10 +159,9 @@ async def dry_run(config: Config) -> Preview:
     """What ``run_export`` would fetch, from list requests alone; writes nothing anywhere."""
     out = config.output.out
     marker = ownership.read_marker(out) if out.is_dir() else None
-    run = {source.slug for source in config.sources()}
-    if marker is not None and not (run <= set(marker.owners) or set(marker.owners) <= run):
-        raise ConfigError(f"{out} holds the export of workspace {', '.join(marker.owners)}, "
-                          f"not {', '.join(sorted(run))}: a run would refuse it")
+    if marker is not None:  # refused as a run would refuse it, with the same message
+        ownership.check_workspaces(out, marker.owners, [s.slug for s in config.sources()],
+                                   "its marker says")
     previous = None if config.full_refresh or not out.is_dir() else \
         publish.read_previous_state(out)
     return await preview(config, previous)
@@ -199,14 +198,13 @@ def _take_over(out: Path, staging: Path,
     return resumable, RunSink(staging, archive_parts=adopted.archive_parts)
 
 
-def _commit(config: Config, run_id: str, staging: Path, runs: list[WorkspaceRun],
-            done: list[ledger.Outcome], summary: RunSummary, started: datetime,
-            known: set[tuple[str, str, str]]) -> publish.Commit:
+def _commit(run_id: str, staging: Path, runs: list[WorkspaceRun], result: CrawlResult,
+            owner: outcomes.Owners, done: list[ledger.Outcome], summary: RunSummary,
+            started: datetime, known: set[tuple[str, str, str]]) -> publish.Commit:
     """What the run publishes. A unit it did not attempt keeps the state it had; only a unit
     with none yet is recorded (as unavailable, not attempted). Only the workspaces whose
     listing was complete say which of their evals are listed; the others keep theirs."""
     finished = datetime.now(UTC)
-    result = outcomes.combined(runs)
     recorded = [o for o in done if o.attempted or _key(o.request) not in known]
     listing, listed = outcomes.listing_table(runs, run_id, finished)
     return publish.Commit(
@@ -216,9 +214,8 @@ def _commit(config: Config, run_id: str, staging: Path, runs: list[WorkspaceRun]
         resumed_units=tuple(o.request for o in recorded
                             if o.state == "ok" and _key(o.request) in result.reused),
         attempted_units=tuple(o.request for o in recorded),
-        panel_status=outcomes.panel_status_table(
-            recorded, outcomes.owners(runs, config.workspace), run_id, finished),
-        run_row=_run_row(config.workspace, summary, started, finished),
+        panel_status=outcomes.panel_status_table(recorded, owner, run_id, finished),
+        run_row=_run_row(owner.fallback, summary, started, finished),
         listing=listing,
         listed_workspaces=listed,
     )

@@ -17,9 +17,14 @@ from etl.errors import ConfigError
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+def is_url(text: str) -> bool:
+    """``s3://bucket/x``, ``gs://…``, ``file://…``: a URL, never a local folder's path."""
+    return _URL.match(text) is not None
+
+
 def refuse_url(text: str, what: str = "--out") -> None:
-    """``s3://bucket/x``, ``gs://…``, ``file://…``: not a folder this version can write."""
-    if _URL.match(text):
+    """A URL given where a local folder belongs: refused (exit 2)."""
+    if is_url(text):
         raise ConfigError(
             f"{what} {text!r} is a URL; the output must be a local folder (object storage is "
             "not supported as an output folder: export locally, then copy or `load` it)")

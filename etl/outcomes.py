@@ -10,7 +10,8 @@ listings were complete (only within those may an eval be marked no longer listed
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -43,32 +44,33 @@ def combined(runs: Sequence[WorkspaceRun]) -> CrawlResult:
     )
 
 
-def owners(runs: Sequence[WorkspaceRun], fallback: str) -> dict[str, str]:
-    """eval id (and project slug, for version units) -> the workspace that listed it."""
-    found: dict[str, str] = {}
-    for run in runs:
-        for item in run.result.listings if run.result is not None else []:
-            found.setdefault(item.eval_id, run.slug)
-            if item.project:
-                found.setdefault(f"project:{item.project}", run.slug)
-    return defaultdict(lambda: fallback, found)
+@dataclass(frozen=True)
+class Owners:
+    """Whose unit is it: a version unit names its workspace; an eval's is the workspace that
+    listed it (``fallback``, the run's first workspace, for one no listing had)."""
 
+    by_eval: Mapping[str, str]
+    fallback: str
 
-def owner(request: PanelRequest, owned: dict[str, str]) -> str:
-    if request.workspace is not None:
-        return request.workspace
-    if request.eval_id:
-        return owned[request.eval_id]
-    return owned[f"project:{request.project}"]
+    @classmethod
+    def of(cls, runs: Sequence[WorkspaceRun], fallback: str) -> Owners:
+        found: dict[str, str] = {}
+        for run in runs:
+            for item in run.result.listings if run.result is not None else []:
+                found.setdefault(item.eval_id, run.slug)
+        return cls(found, fallback)
+
+    def __call__(self, request: PanelRequest) -> str:
+        return request.workspace or self.by_eval.get(request.eval_id, self.fallback)
 
 
 def endings(runs: Sequence[WorkspaceRun], outcomes: Sequence[ledger.Outcome],
-            owned: dict[str, str]) -> tuple[dict[str, Any], ...]:
+            owner: Owners) -> tuple[dict[str, Any], ...]:
     """How each workspace ended: status, exit code, reason, evals listed and exported."""
     bad: dict[str, list[ledger.Outcome]] = defaultdict(list)
     for o in outcomes:
         if not o.attempted or o.state in ("error", "unavailable"):
-            bad[owner(o.request, owned)].append(o)
+            bad[owner(o.request)].append(o)
     lines = []
     for run in runs:
         result, error = run.result, run.error
@@ -102,11 +104,11 @@ def listing_table(runs: Sequence[WorkspaceRun], run_id: str, finished: datetime
     return pa.Table.from_batches(batches), tuple(r.slug for r in complete)
 
 
-def panel_status_table(recorded: Sequence[ledger.Outcome], owned: dict[str, str],
+def panel_status_table(recorded: Sequence[ledger.Outcome], owner: Owners,
                        run_id: str, finished: datetime) -> pa.Table:
     by_workspace: dict[str, list[ledger.Outcome]] = defaultdict(list)
     for o in recorded:
-        by_workspace[owner(o.request, owned)].append(o)
+        by_workspace[owner(o.request)].append(o)
     batches = [ledger.outcomes_batch(items, workspace, run_id, finished)
                for workspace, items in by_workspace.items()]
     if not batches:

@@ -49,9 +49,9 @@ ROOMS: dict[str, set[str]] = {  # room -> the rooms it may import (besides itsel
     "replay": VALUES | {"config", "crawl", "export", "normalize", "progress", "store", "views"},
     "demo": VALUES | {"config", "export", "history", "progress", "report", "simulator", "views"},
     "doctor": VALUES | {"config", "crawl", "folders", "store", "views", "warehouse"},
-    "cli": VALUES | {"config", "doctor", "folders", "health", "pings", "demo", "export", "history", "interrupts", "metrics", "progress",
-                     "replay", "report", "simulator", "store", "tables_doc", "views", "check",
-                     "warehouse"},
+    "cli": VALUES | {"check", "config", "demo", "doctor", "export", "folders", "health",
+                     "history", "interrupts", "metrics", "pings", "progress", "replay", "report",
+                     "simulator", "store", "tables_doc", "tabular", "views", "warehouse"},
     # The HTML report reads the published views (read-only), never the crawl or the store.
     "report": VALUES | {"views"},
     # `check`: regression rules over the views (read-only); its webhook goes through crawl/http.

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 from typing import TypeAlias
 
-from etl import interrupts, redact
+from etl import folders, interrupts, redact
 from etl.errors import EXIT_UNEXPECTED, EXIT_USAGE, EtlError
 
-_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")  # s3://, gs://, file://: never a local path
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"  # add_subparsers()
 
 
@@ -21,7 +19,7 @@ def folder(text: str) -> Path:
         raise argparse.ArgumentTypeError(
             'must name a folder (an empty path would mean the current directory; pass "." if '
             "that is what you want)")
-    if _URL.match(text):
+    if folders.is_url(text):
         raise argparse.ArgumentTypeError(
             f"{text!r} is a URL; --out takes a local folder (object storage is not an output "
             "folder: export locally, then copy or `load` it)")

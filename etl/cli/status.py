@@ -88,6 +88,7 @@ def _published(out: Path, stack: ExitStack) -> dict[str, Any] | None:
         return None
 
     def rows(sql: str) -> list[dict[str, Any]]:
+        # Through JSON on purpose: timestamps come back as the text history.jsonl holds.
         text = views.query(db, sql, "json")
         return [json.loads(line) for line in text.splitlines() if line.strip()]
 
@@ -113,14 +114,10 @@ def _print_text(report: dict[str, Any]) -> None:
 
 
 def _table(items: list[dict[str, Any]], limit: int = 50) -> str:
+    from etl import tabular
+
     if not items:
         return "(none)"
     columns = list(items[0])
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns]
-             for r in items[:limit]]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    more = len(items) - limit
-    return "\n".join(lines + ([f"({more} more rows)"] if more > 0 else []))
+    shown = [tuple(r.get(c) for c in columns) for r in items[:limit]]
+    return tabular.table(columns, shown, total=len(items))

@@ -99,7 +99,7 @@ def _claim(out: Path, run: tuple[str, ...]) -> list[str]:
         if marker.format > FORMAT:
             raise ConfigError(f"{out} was made by a newer evals-etl (marker format "
                               f"{marker.format}, this one knows {FORMAT}); upgrade evals-etl")
-        _check_workspaces(out, marker.owners, run, "its marker says")
+        check_workspaces(out, marker.owners, run, "its marker says")
         if set(run) <= set(marker.owners):
             return []
         added = [w for w in run if w not in marker.owners]
@@ -117,7 +117,7 @@ def _claim(out: Path, run: tuple[str, ...]) -> list[str]:
             "new or empty folder for --out (or output.out)")
     found = tuple(sorted(_dataset_workspaces(out)))
     if found:
-        _check_workspaces(out, found, run, "its data says")
+        check_workspaces(out, found, run, "its data says")
     owners = (*found, *(w for w in run if w not in found))
     was = "an unreadable marker" if os.path.lexists(marker_path) else "no marker"
     note = (f"adopted {out}, an output folder of an earlier evals-etl with {was}: wrote "
@@ -137,8 +137,8 @@ def _check_structure(out: Path) -> None:
         raise ConfigError(f"{db} is a folder; evals-etl writes its database there. Move it away")
 
 
-def _check_workspaces(out: Path, owners: Sequence[str], run: Sequence[str], source: str
-                      ) -> None:
+def check_workspaces(out: Path, owners: Sequence[str], run: Sequence[str], source: str
+                     ) -> None:
     """A run may cover some of the folder's workspaces, or all of them and more."""
     if set(run) <= set(owners) or set(owners) <= set(run):
         return
@@ -208,7 +208,7 @@ def _write(out: Path, owners: tuple[str, ...], notes: list[str], *,
                 other = read_marker(out)
                 if other is None:
                     raise ConfigError(f"{path} appeared meanwhile and is unreadable") from None
-                _check_workspaces(out, other.owners, owners, "its marker says")
+                check_workspaces(out, other.owners, owners, "its marker says")
     finally:
         tmp.unlink(missing_ok=True)
     return notes
