@@ -31,7 +31,7 @@ from etl.crawl.resume import Key, Resumable, key, reusable
 from etl.crawl.sink import Sink
 from etl.crawl.tasks import task_group
 from etl.errors import ApiError, AuthError, ContractError, RetryBudgetExhausted, StorageError
-from etl.normalize import PANELS, FetchContext, contract_error
+from etl.normalize import PANELS, FetchContext, contract_error, gc_paused
 from etl.panels import EvalListing, PanelRequest, PreviousState
 
 
@@ -166,7 +166,9 @@ class _Engine:
                 if (mismatch := self._disagrees(unit, response.value)) is not None:
                     return mismatch
                 ctx = self._ctx(unit, fetched_at)
-                self.sink.emit(ctx, PANELS[unit.panel].normalize(response.value, ctx))
+                with gc_paused():
+                    batches = PANELS[unit.panel].normalize(response.value, ctx)
+                self.sink.emit(ctx, batches)
         except (AuthError, RetryBudgetExhausted, StorageError):
             raise  # they end the run, not the unit
         except msgspec.ValidationError as exc:

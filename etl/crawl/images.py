@@ -20,7 +20,7 @@ from etl.crawl.pager import implausible, offsets_after, short_page
 from etl.crawl.sink import Sink, UnitRows
 from etl.crawl.tasks import task_group
 from etl.errors import ContractError
-from etl.normalize import FetchContext
+from etl.normalize import FetchContext, gc_paused
 from etl.normalize.image_predictions import normalize_page
 from etl.panels import PanelRequest
 
@@ -79,6 +79,8 @@ class ImagePass:
         self.totals.append(page.total_images)
         self.received += len(page.images)
         ctx = self.context(response.fetched_at)
-        for table, batch in normalize_page(page, ctx, self.seen).items():
+        with gc_paused():
+            batches = normalize_page(page, ctx, self.seen)
+        for table, batch in batches.items():
             self.rows.write(table, batch)
         return response

@@ -32,7 +32,7 @@ from etl.normalize import (
     recommendations,
     vector_analysis,
 )
-from etl.normalize._common import Batches, FetchContext, PanelCodec, parse_timestamp
+from etl.normalize._common import Batches, FetchContext, PanelCodec, gc_paused, parse_timestamp
 from etl.normalize._decode import contract_error
 from etl.normalize.evaluations import (
     ListPage,
@@ -91,6 +91,7 @@ __all__ = [
     "decode_listing",
     "decode_page",
     "decode_workspace",
+    "gc_paused",
     "iso_utc",
     "listing_batch",
     "normalize_body",

@@ -18,6 +18,7 @@ from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 import msgspec
 
 from etl.errors import ContractError, MalformedBody
+from etl.normalize._common import gc_paused
 
 T = TypeVar("T")
 
@@ -35,7 +36,8 @@ def decoder(type_: type[T]) -> Callable[[bytes], T]:
 
     def decode(body: bytes) -> T:
         try:
-            return dec.decode(body)
+            with gc_paused():
+                return dec.decode(body)
         except msgspec.ValidationError as exc:
             raise _validation_error(exc, body, type_) from None
         except msgspec.DecodeError as exc:

@@ -14,8 +14,14 @@ it and fails below 100k, the margin being for a loaded CI machine.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import Any
+
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from etl.errors import ContractError
 from etl.normalize._common import (
@@ -77,36 +83,74 @@ _NO_CLUSTER = _Cluster()
 
 
 def normalize_page(page: ImagePage, ctx: FetchContext, seen: set[str]) -> Batches:
-    """The page's images not in ``seen`` → batches; their ids are then added to ``seen``."""
+    """The page's images not in ``seen`` → batches; their ids are then added to ``seen``.
+
+    Columns come out of the structs at C speed: ``attrgetter`` reads each image's fields as
+    one tuple and ``zip(*...)`` transposes them, so no Python code runs per image. Only a
+    page with an unusual shape (an image seen before, a bare-int cluster, a missing stats
+    object...) takes the per-image comprehension for that column.
+    """
     check_eval_id(PANEL, page.evalId, ctx)
-    indexed = _new_images(page.images, seen)
-    images = [im for _, im in indexed]
+    images, index = page.images, None
+    ids = list(map(_IMAGE_ID, images))
+    if len(set(ids)) != len(ids) or not seen.isdisjoint(ids):
+        indexed = _new_images(images, seen)
+        index = [i for i, _ in indexed]
+        images = [im for _, im in indexed]
+        ids = [im.imageId for im in images]
     n = len(images)
-    stats = [im.stats or _NO_STATS for im in images]
-    clusters = [_cluster(im.cluster) for im in images]
-    embeddings = [c.embedding2D for c in clusters]
+    names, splits, augmentations, clusters, stats, confusions = (
+        _columns(_IMAGE_FIELDS, images, 6))
+    if None in stats:
+        stats = tuple(s or _NO_STATS for s in stats)
+    tp, fp, fn, precision, recall, f1 = _columns(_STATS_FIELDS, stats, 6)
+    if set(map(type, clusters)) - {_Cluster}:
+        clusters = tuple(map(_cluster, clusters))
+    cluster_ids, embeddings = _columns(_CLUSTER_FIELDS, clusters, 2)
+    if None in embeddings:
+        embeddings = tuple(e or _NO_EMBEDDING for e in embeddings)
+    embedding_x, embedding_y = _columns(None, embeddings, 2)
     requested = ctx.request.split or page.split
     fallback_split = None if requested == "all" else requested
+    if None in splits or "" in splits:
+        splits = tuple(s or fallback_split for s in splits)
     predictions = build("image_predictions", ctx, n, {
         "confidence": pa.repeat(pa.scalar(ctx.request.confidence, pa.int64()), n),
-        "image_id": [im.imageId for im in images],
+        "image_id": ids,
         "confidence_threshold": pa.repeat(pa.scalar(page.confidenceThreshold, pa.float64()), n),
-        "image_name": [im.imageName for im in images],
-        "split": [im.split or fallback_split for im in images],
-        "augmentations": [im.augmentations for im in images],
-        "cluster_id": [c.id for c in clusters],
-        "embedding_x": [e[0] if e else None for e in embeddings],
-        "embedding_y": [e[1] if e else None for e in embeddings],
-        "true_positives": [s.truePositives for s in stats],
-        "false_positives": [s.falsePositives for s in stats],
-        "false_negatives": [s.falseNegatives for s in stats],
-        "precision": [s.precision for s in stats],
-        "recall": [s.recall for s in stats],
-        "f1": [s.f1 for s in stats],
+        "image_name": names,
+        "split": splits,
+        "augmentations": augmentations,
+        "cluster_id": cluster_ids,
+        "embedding_x": embedding_x,
+        "embedding_y": embedding_y,
+        "true_positives": tp,
+        "false_positives": fp,
+        "false_negatives": fn,
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
     })
-    confusion = _confusion_batch(indexed, ctx)
-    seen.update(im.imageId for im in images)
+    confusion = _confusion_batch(ids, confusions, index, ctx)
+    seen.update(ids)
     return {"image_predictions": predictions, "image_confusion": confusion}
+
+
+_IMAGE_ID = attrgetter("imageId")
+_IMAGE_FIELDS = attrgetter("imageName", "split", "augmentations", "cluster", "stats",
+                           "confusion")
+_STATS_FIELDS = attrgetter("truePositives", "falsePositives", "falseNegatives", "precision",
+                           "recall", "f1")
+_CLUSTER_FIELDS = attrgetter("id", "embedding2D")
+_NO_EMBEDDING = (None, None)
+
+
+def _columns(fields: attrgetter[Any] | None, rows: Sequence[Any], width: int
+             ) -> tuple[tuple[Any, ...], ...]:
+    """``rows`` transposed into ``width`` columns (of ``fields`` of each row, if given)."""
+    if not rows:
+        return ((),) * width
+    return tuple(zip(*(rows if fields is None else map(fields, rows)), strict=True))
 
 
 def _new_images(images: list[_Image], seen: set[str]) -> list[tuple[int, _Image]]:
@@ -128,23 +172,50 @@ def _cluster(value: _Cluster | int | None) -> _Cluster:
     return value
 
 
-def _confusion_batch(images: list[tuple[int, _Image]], ctx: FetchContext) -> pa.RecordBatch:
-    listed = [(i, im.imageId, im.confusion) for i, im in images if im.confusion]
-    ids = [image_id for _, image_id, triples in listed for _ in triples]
-    triples = [t for _, _, image_triples in listed for t in image_triples]
-    actual = [t[0] for t in triples]
-    predicted = [t[1] for t in triples]
-    counts = [t[2] for t in triples]
-    if len(set(zip(ids, actual, predicted, strict=True))) != len(ids):
-        ids, actual, predicted, counts = _merged(listed, ctx.eval_id)
-    n = len(ids)
+def _confusion_batch(ids: list[str], confusions: Sequence[list[tuple[int, int, int]] | None],
+                     index: list[int] | None, ctx: FetchContext) -> pa.RecordBatch:
+    """One row per (image, actual, predicted), built without a Python loop per triple.
+
+    The batch comes out sorted by grain, so a pair an image lists twice sits next to its
+    twin: only then are the counts summed (:func:`_merged`), on the rare slow path.
+    """
+    lists: Sequence[Sequence[tuple[int, int, int]]] = (
+        [c or () for c in confusions] if None in confusions else confusions)  # type: ignore[assignment]
+    lengths = list(map(len, lists))
+    triples = list(chain.from_iterable(lists))
+    actual, predicted, counts = _columns(None, triples, 3)
+    image_ids = list(chain.from_iterable(map(repeat, ids, lengths)))
+    batch = _confusion_rows(ctx, image_ids, actual, predicted, counts)
+    if not _adjacent_twins(batch, ("image_id", "actual_idx", "predicted_idx")):
+        return batch
+    listed = [(i if index is None else index[i], image_id, list(c))
+              for i, (image_id, c) in enumerate(zip(ids, lists, strict=True)) if c]
+    return _confusion_rows(ctx, *_merged(listed, ctx.eval_id))
+
+
+def _confusion_rows(ctx: FetchContext, image_ids: Sequence[str], actual: Sequence[int],
+                    predicted: Sequence[int], counts: Sequence[int]) -> pa.RecordBatch:
+    n = len(image_ids)
     return build("image_confusion", ctx, n, {
         "confidence": pa.repeat(pa.scalar(ctx.request.confidence, pa.int64()), n),
-        "image_id": ids,
+        "image_id": image_ids,
         "actual_idx": actual,
         "predicted_idx": predicted,
         "count": counts,
     })
+
+
+def _adjacent_twins(batch: pa.RecordBatch, columns: Sequence[str]) -> bool:
+    """Whether two neighbouring rows agree on every one of ``columns`` (a sorted batch)."""
+    n = batch.num_rows
+    if n < 2:
+        return False
+    same: pa.Array | None = None
+    for name in columns:
+        column = batch.column(name)
+        equal = pc.equal(column.slice(1), column.slice(0, n - 1))
+        same = equal if same is None else pc.and_(same, equal)
+    return bool(pc.any(same).as_py())
 
 
 def _merged(

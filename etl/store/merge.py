@@ -22,11 +22,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from etl import duckpath
@@ -171,16 +173,17 @@ class Merge:
                     continue
             keys = f"select distinct {_cols(table.unit)} from ok_units " \
                    f"where panel = '{table.panel}'"
-            rows[name] = self._write(table, self._merged(table, keys, self._staged(name)))
+            rows[name] = self._write(table, partial(self._merged_new, table, keys,
+                                                    self._staged(name)))
         status_keys = "select distinct eval_id, panel, params from attempted_units"
-        rows["panel_status"] = self._write(
-            TABLES["panel_status"], self._merged(TABLES["panel_status"], status_keys,
-                                                 self._given("new_panel_status"), filter_new=False))
-        rows["runs"] = self._write(
-            TABLES["runs"], self._merged(TABLES["runs"], "select run_id from new_runs",
-                                         self._given("new_runs"), filter_new=False))
-        rows["evaluations"] = self._write(TABLES["evaluations"], self._evaluations(
-            commit.listing is not None, commit.listed_workspaces))
+        rows["panel_status"] = self._write(TABLES["panel_status"], lambda dedupe: self._merged(
+            TABLES["panel_status"], status_keys, self._given("new_panel_status"),
+            filter_new=False, dedupe=dedupe))
+        rows["runs"] = self._write(TABLES["runs"], lambda dedupe: self._merged(
+            TABLES["runs"], "select run_id from new_runs", self._given("new_runs"),
+            filter_new=False, dedupe=dedupe))
+        rows["evaluations"] = self._write(TABLES["evaluations"], lambda dedupe: self._evaluations(
+            commit.listing is not None, commit.listed_workspaces, dedupe=dedupe))
         return {name: rows[name] for name in TABLES}
 
     def _carry_over(self, table: Table) -> int | None:
@@ -288,18 +291,30 @@ class Merge:
         return (f"{empty} union all by name select * from read_parquet({self._lit(path)}, "
                 f"hive_partitioning = false)")
 
-    def _merged(self, table: Table, keys: str, new: str, *, filter_new: bool = True) -> str:
+    def _merged_new(self, table: Table, keys: str, new: str, dedupe: bool) -> str:
+        return self._merged(table, keys, new, dedupe=dedupe)
+
+    def _merged(self, table: Table, keys: str, new: str, *, filter_new: bool = True,
+                dedupe: bool = True) -> str:
+        """The previous rows of the units not replaced, then the new rows of those replaced.
+
+        With ``dedupe``, of new rows sharing a grain only the last written is kept. Without
+        it the query is a plain union: :meth:`_write` asks for that first, since a grain is
+        staged twice only when a unit was (a killed run's rows taken over, a replay), and
+        the window that dedupes costs more than the sort itself.
+        """
         cols = _cols(table.columns)
         match = " and ".join(f"k.{_q(c)} is not distinct from x.{_q(c)}" for c in table.unit)
         in_keys = f"exists (select 1 from ({keys}) k where {match})"
         fresh_filter = f"where {in_keys}" if filter_new else ""
+        # qualify binds to the second SELECT only: it dedupes the new rows (previous are unique)
+        last_write = (f"qualify row_number() over (partition by {_cols(table.grain)} "
+                      "order by _file desc, _row desc) = 1") if dedupe else ""
         return f"""
             select {cols} from ({self._previous(table.name)}) x where not {in_keys}
             union all
             select {cols} from ({new}) x {fresh_filter}
-            -- qualify binds to this second SELECT only: it dedupes the new rows (previous are unique)
-            qualify row_number() over (
-                partition by {_cols(table.grain)} order by _file desc, _row desc) = 1
+            {last_write}
         """
 
     def _check_orphans(self, table: Table) -> None:
@@ -318,10 +333,10 @@ class Merge:
                 f"{table.panel} unit the run recorded (unit columns: {', '.join(table.unit)})")
 
     def _evaluations(self, listing_complete: bool,
-                     workspaces: tuple[str, ...] | None = None) -> str:
+                     workspaces: tuple[str, ...] | None = None, *, dedupe: bool = True) -> str:
         table = TABLES["evaluations"]
         keys = "select distinct eval_id from ok_units where panel = 'get'"
-        merged = self._merged(table, keys, self._staged("evaluations"))
+        merged = self._merged(table, keys, self._staged("evaluations"), dedupe=dedupe)
         split_metrics = self._lit(self.tables / "split_metrics" / DATA_FILE)
 
         def listed_field(c: str) -> str:
@@ -363,8 +378,21 @@ class Merge:
             left join p on p.eval_id = coalesce(m.eval_id, l.eval_id)
         """
 
-    def _write(self, table: Table, select: str) -> int:
-        """Run ``select`` sorted by grain and stream it into ``<table>/data.parquet``."""
+    def _write(self, table: Table, select: Callable[[bool], str]) -> int:
+        """Stream ``select`` sorted by grain into ``<table>/data.parquet``.
+
+        ``select(dedupe)`` is first run without deduplication. Sorted by grain, two rows with
+        one grain are neighbours, so :class:`_Neighbours` sees each batch as it streams by;
+        only if it finds such a pair is the file written again from the deduplicating query
+        (the last write of a grain wins). Each row is thus sorted and written once.
+        """
+        for dedupe in (False, True):
+            written = self._stream(table, select(dedupe), _Neighbours(table.grain, dedupe))
+            if written is not None:
+                return written
+        raise AssertionError("the deduplicating query cannot yield twins")  # pragma: no cover
+
+    def _stream(self, table: Table, select: str, neighbours: _Neighbours) -> int | None:
         path = self.tables / table.name / DATA_FILE
         path.parent.mkdir(parents=True, exist_ok=True)
         query = f"select {_cols(table.columns)} from ({select}) order by {_cols(table.grain)}"
@@ -372,6 +400,8 @@ class Merge:
         with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
             pending: list[pa.RecordBatch] = []
             for batch in self.con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
+                if neighbours.share_a_grain(batch):
+                    return None  # the file is rewritten whole from the deduplicating query
                 pending.append(batch)
                 if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
                     total += self._flush(writer, table, pending)
@@ -387,3 +417,35 @@ class Merge:
         data = pa.Table.from_batches(batches).cast(table.schema)
         writer.write_table(data, row_group_size=max(data.num_rows, 1))
         return int(data.num_rows)
+
+
+class _Neighbours:
+    """Whether two neighbouring rows of a stream sorted by ``grain`` share the grain.
+
+    NULLs are equal here, as in the grain (``partition by`` groups them). With ``trusted``
+    (the deduplicating query) nothing is checked.
+    """
+
+    def __init__(self, grain: tuple[str, ...], trusted: bool) -> None:
+        self.grain, self.trusted = grain, trusted
+        self._last: tuple[object, ...] | None = None
+
+    def share_a_grain(self, batch: pa.RecordBatch) -> bool:
+        n = batch.num_rows
+        if self.trusted or n == 0:
+            return False
+        columns = [batch.column(name) for name in self.grain]
+        first = tuple(c[0].as_py() for c in columns)
+        if first == self._last:
+            return True
+        self._last = tuple(c[n - 1].as_py() for c in columns)
+        if n == 1:
+            return False
+        same: pa.Array | None = None
+        for column in columns:
+            after, before = column.slice(1), column.slice(0, n - 1)
+            equal = pc.or_kleene(pc.equal(after, before),
+                                 pc.and_(pc.is_null(after), pc.is_null(before)))
+            equal = pc.fill_null(equal, False)
+            same = equal if same is None else pc.and_(same, equal)
+        return bool(pc.any(same).as_py())

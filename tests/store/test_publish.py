@@ -346,3 +346,32 @@ def test_tables_a_run_did_not_touch_are_copied_whole_not_shared_nor_rewritten(
     runs_old = first / "tables" / "runs" / "data.parquet"
     runs_new = second / "tables" / "runs" / "data.parquet"
     assert runs_old.read_bytes() != runs_new.read_bytes()  # the run log does change
+
+
+def _stage_twice(staging: Path, run_id: str, request: PanelRequest, *, checkpoint: bool) -> None:
+    """Stage ``request``'s rows, then the same grains again with other values."""
+    with StagingWriter(staging / "tables") as writer:
+        for attempt in (1, 2):
+            for table, rows in unit_rows(request, run_id).items():
+                if table == "image_predictions":
+                    rows = [{**r, "augmentations": attempt} for r in rows]
+                writer.write(table, pa.Table.from_pylist(rows, schema=TABLES[table].schema))
+            if checkpoint:
+                writer.checkpoint()  # the second write lands in another part file
+
+
+@pytest.mark.parametrize("checkpoint", [False, True], ids=["one part", "two parts"])
+def test_a_grain_staged_twice_keeps_the_last_write(tmp_path: Path, checkpoint: bool) -> None:
+    # The merge first sorts without its dedupe window; a grain staged twice (a unit taken over
+    # from a killed run and fetched again) makes it write the table again, last write winning.
+    request = units("e1", confidences=(None,))
+    staging = tmp_path / "staging" / "r1"
+    image_unit = next(r for r in request if r.panel == "image-predictions")
+    _stage_twice(staging, "r1", image_unit, checkpoint=checkpoint)
+    publish_with(tmp_path, run_id="r1", staging=staging, ok_units=[image_unit],
+                 attempted_units=[image_unit], panel_status=status_table([image_unit], [], "r1"),
+                 run_row=run_row("r1"), listings=None, keep=3)
+    rows = read_tables(tmp_path)["image_predictions"]
+    grains = Counter(tuple(r[c] for c in TABLES["image_predictions"].grain) for r in rows)
+    assert rows and max(grains.values()) == 1
+    assert {r["augmentations"] for r in rows} == {2}
