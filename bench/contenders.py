@@ -29,10 +29,15 @@ class Contender:
     argv: Callable[[SimProcess, Path], list[str]]
     rows: Callable[[Path], int | None]
     sdk_env: bool = False  # the SDK takes its base URL from API_URL
+    root: Path = ROOT  # its working folder and PYTHONPATH: a baseline's is its worktree
+    etl: bool = False  # an evals-etl export: its log has the run summary (crawl seconds)
 
 
-def etl_argv(sim: SimProcess, out: Path, *, full_refresh: bool = True) -> list[str]:
-    argv = [sys.executable, "-m", "etl", "export", "--workspace", sim.workspace,
+def etl_argv(sim: SimProcess, out: Path, *, full_refresh: bool = True,
+             profile: Path | None = None) -> list[str]:
+    """``python -m etl export ...``; under cProfile (``-m cProfile -o FILE``) with ``profile``."""
+    python = [sys.executable, *(["-m", "cProfile", "-o", str(profile)] if profile else [])]
+    argv = [*python, "-m", "etl", "export", "--workspace", sim.workspace,
             "--api-url", sim.url, "--out", str(out), "--concurrency", str(CONCURRENCY),
             "--log-format", "json"]
     return argv + ["--full-refresh"] if full_refresh else argv
@@ -107,7 +112,7 @@ def no_rows(out: Path) -> int | None:
 
 
 CONTENDERS: dict[str, Contender] = {c.key: c for c in (
-    Contender("etl", "evals-etl export", CONCURRENCY, etl_argv, etl_rows),
+    Contender("etl", "evals-etl export", CONCURRENCY, etl_argv, etl_rows, etl=True),
     Contender("probe", "floor: bare aiohttp client", CONCURRENCY, probe_argv, no_rows),
     Contender("dlt-tuned", "dlt rest_api (tuned)", CONCURRENCY, dlt_argv("tuned"), dlt_rows),
     Contender("dlt-default", "dlt rest_api (default)", 1, dlt_argv("default"), dlt_rows),
@@ -119,7 +124,7 @@ def child_env(sim: SimProcess, contender: Contender) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("ROBOFLOW_", "API_URL", "DLT_", "EXTRACT__", "SOURCES__"))}
     env["ROBOFLOW_API_KEY"] = sim.api_key
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(contender.root)
     if contender.sdk_env:
         env["API_URL"] = sim.url
     return env

@@ -14,6 +14,12 @@ DuckDB's default ``insert_values`` (on a tenth of the benchmark workload: load 3
 5.2 GB peak RSS with the default, 1.2 s and 0.4 GB with Parquet). Two normalize workers
 were tried and left out: no gain on two cores, where one table holds most rows.
 
+The compare panel belongs to a project version, not to an eval, and a ``rest_api`` dependent
+resource makes one call per parent row; so it is a transformer of the listing written by
+hand (:func:`compare_resource`): one ``model-evals/compare?project=P&version=V`` per
+distinct project version with a done eval (``bench.workload.compare_versions``), through
+dlt's ``RESTClient``, in 32 threads when tuned, one after the other by default.
+
 Panel bodies are loaded with ``max_table_nesting=0`` (nested objects as JSON columns): with
 dlt's default nesting, the confidence sweep alone (a key per threshold per class per split)
 would become thousands of columns. Image rows keep one level of nesting, as dlt would.
@@ -24,10 +30,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from bench.workload import PAGE, SPLITS
+from bench.workload import PAGE, SPLITS, listed_compare_versions
 
 WORKERS = 32
 
@@ -71,6 +79,36 @@ def source_config(api_url: str, workspace: str, key: str, tuned: bool) -> dict[s
     return config
 
 
+def compare_resource(evals: Any, api_url: str, workspace: str, key: str, tuned: bool) -> Any:
+    """A transformer of the listing: one compare call per new project version it shows."""
+    import dlt
+    from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+    from dlt.sources.helpers.rest_client.client import RESTClient
+
+    client = RESTClient(base_url=f"{api_url}/{workspace}/", auth=BearerTokenAuth(key))
+    seen: set[tuple[str, str]] = set()
+
+    def fetch(pair: tuple[str, str]) -> dict[str, Any]:
+        response = client.get("model-evals/compare",
+                              params={"project": pair[0], "version": pair[1]})
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    @dlt.transformer(name="compare", data_from=evals, max_table_nesting=0)
+    def compare(rows: Any) -> Iterator[dict[str, Any]]:
+        new = [v for v in listed_compare_versions(rows if isinstance(rows, list) else [rows])
+               if v not in seen]
+        seen.update(new)
+        if tuned and len(new) > 1:
+            with ThreadPoolExecutor(min(WORKERS, len(new))) as pool:
+                yield from pool.map(fetch, new)
+        else:
+            yield from map(fetch, new)
+
+    return compare
+
+
 def tune_environment(environ: dict[str, str]) -> None:
     """dlt reads its performance settings from the environment (or config.toml)."""
     environ["EXTRACT__WORKERS"] = str(WORKERS)
@@ -88,6 +126,8 @@ def run(api_url: str, workspace: str, out: Path, tuned: bool) -> None:
     key = os.environ["ROBOFLOW_API_KEY"]
     source = rest_api_source(source_config(api_url, workspace, key, tuned),  # type: ignore[arg-type]
                              name="roboflow_evals")
+    source.resources.add(compare_resource(source.resources["evals"], api_url, workspace, key,
+                                          tuned))
     pipeline = dlt.pipeline(
         pipeline_name=f"evals_{'tuned' if tuned else 'default'}",
         pipelines_dir=str(out / "pipelines"),

@@ -1,9 +1,12 @@
 """The floor: the same requests from a bare aiohttp client, 32 in flight, bodies read and dropped.
 
 ``python -m bench.probe --api-url URL --workspace WS`` with the key in ``ROBOFLOW_API_KEY``.
-No decoding (except ``totalImages`` of each first image page), no retries, no output. What
-it reaches is what the simulator, loopback and this machine allow; the gap between it and
-the R x L / C bound is not the exporter's, the gap between it and evals-etl is.
+It makes evals-etl's requests: the list call, every panel of every eval, every image page, and
+one ``model-evals/compare?project=P&version=V`` per project version with a done eval (the
+rule of ``bench.workload.compare_versions``). No decoding (except the listing and
+``totalImages`` of each first image page), no retries, no output. What it reaches is what
+the simulator, loopback and this machine allow; the gap between it and the R x L / C bound
+is not the exporter's, the gap between it and evals-etl is.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import sys
 import aiohttp
 import msgspec
 
-from bench.workload import PAGE, SPLITS
+from bench.workload import PAGE, SPLITS, listed_compare_versions
 
 CONCURRENCY = 32
 
@@ -65,7 +68,10 @@ async def run(api_url: str, workspace: str, key: str) -> int:
     async with aiohttp.ClientSession(headers=headers, connector=connector) as session:
         probe = Probe(session, f"{api_url}/{workspace}")
         listing = msgspec.json.decode(await probe.get("model-evals", limit="200"), type=_Listing)
-        await asyncio.gather(*(probe.one_eval(str(e["evalId"])) for e in listing.evals))
+        versions = listed_compare_versions(listing.evals)
+        await asyncio.gather(*(probe.one_eval(str(e["evalId"])) for e in listing.evals),
+                             *(probe.get("model-evals/compare", project=project, version=version)
+                               for project, version in versions))
         return probe.bytes
 
 

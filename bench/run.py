@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.baseline import BaselineError
 from bench.report import write_results
 from bench.workload import Workload
 
@@ -19,7 +20,11 @@ CONTENDER_ORDER = ("etl", "probe", "dlt-tuned", "dlt-default", "sdk")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except BaselineError as exc:
+        print(f"bench.run: {exc}", file=sys.stderr)
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,6 +44,12 @@ def _parser() -> argparse.ArgumentParser:
     cmp.add_argument("--sdk-repeats", type=int, default=1)
     cmp.add_argument("--only", nargs="+", choices=CONTENDER_ORDER, default=list(CONTENDER_ORDER))
     cmp.add_argument("--work", type=Path, help="scratch folder (default: a new temp folder)")
+    cmp.add_argument("--baseline", metavar="REV",
+                     help="also run evals-etl at this git revision (a detached worktree in the "
+                          "scratch folder), as often as evals-etl, and give the ratios to it")
+    cmp.add_argument("--profile", action="store_true",
+                     help="one more evals-etl run under cProfile, not in the medians: where "
+                          "its main-thread time goes, per stage")
     cmp.set_defaults(handler=_compare)
 
     scl = sub.add_parser("scaling", help="evals-etl wall time and peak RSS as the work grows")
@@ -51,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     scl.add_argument("--repeats", type=int, default=1)
     scl.add_argument("--timeout", type=float, default=600.0, help="kill a run after this long")
     scl.add_argument("--work", type=Path)
+    scl.add_argument("--baseline", metavar="REV",
+                     help="also run evals-etl at this git revision at every size, after "
+                          "each evals-etl run, and give the ratios to it")
     scl.set_defaults(handler=_scaling)
 
     nrm = sub.add_parser("normalize", help="normalization rows/s per core")
@@ -69,7 +83,11 @@ def _compare(args: argparse.Namespace) -> int:
     owed = {"etl": args.repeats, "probe": args.repeats, "dlt-tuned": args.dlt_tuned_repeats,
             "dlt-default": args.dlt_default_repeats, "sdk": args.sdk_repeats}
     repeats = {k: owed[k] for k in CONTENDER_ORDER if k in args.only and owed[k] > 0}
-    result = compare.compare(workload, repeats, args.work)
+    if (args.baseline or args.profile) and "etl" not in repeats:
+        sys.exit("bench.run compare: --baseline and --profile need the etl contender "
+                 "(in --only, with --repeats of at least 1)")
+    result = compare.compare(workload, repeats, args.work, baseline=args.baseline,
+                             profile=args.profile)
     return _finish("compare", result, compare.markdown(result),
                    1 if result["summary"]["mismatch"] or result["summary"]["failed"] else 0)
 
@@ -80,8 +98,9 @@ def _scaling(args: argparse.Namespace) -> int:
     result = scaling.scaling(
         scaling.workspace_series(args.workspace_sizes, tuple(args.images), args.latency_ms),
         scaling.eval_series(args.eval_sizes, args.latency_ms), args.repeats, args.timeout,
-        args.work)
-    failed = any(s["failed"] for s in result["workspace"] + result["one_eval"])
+        args.work, baseline=args.baseline)
+    series = result["workspace"] + result["one_eval"]
+    failed = any(s["failed"] or s.get("mismatch") for s in series)
     return _finish("scaling", result, scaling.markdown(result), 1 if failed else 0)
 
 

@@ -5,8 +5,11 @@ and ``ROBOFLOW_API_KEY`` in the environment. It lists the evals (one call, the A
 200), then, eval after eval and call after call as the SDK's docs show, fetches the panels
 of evals-etl's default plan through :class:`roboflow.core.model_eval.ModelEval`, pages
 through image predictions (``split=all``, 1,000 a page) until ``totalImages``, and writes
-what it got as one JSON file per eval. The SDK opens a new connection per call and does not
-retry, so this loop only makes sense without injected faults.
+what it got as one JSON file per eval. Then, as evals-etl's compare panel does, it calls
+``rfapi.compare_model_evals`` once per project version with a done eval (the rule of
+``bench.workload.compare_versions``) and writes those answers to ``compare.json``. The SDK
+opens a new connection per call and does not retry, so this loop only makes sense without
+injected faults.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench.workload import LIST_CAP, PAGE, SPLITS
+from bench.workload import LIST_CAP, PAGE, SPLITS, listed_compare_versions
 
 
 def fetch_eval(ev: Any) -> dict[str, Any]:
@@ -46,8 +49,8 @@ def fetch_eval(ev: Any) -> dict[str, Any]:
 
 def run(workspace: str, out: Path) -> int:
     # The SDK reads API_URL when it is imported.
-    from roboflow.adapters import rfapi  # type: ignore[import-untyped]
-    from roboflow.core.model_eval import ModelEval  # type: ignore[import-untyped]
+    from roboflow.adapters import rfapi
+    from roboflow.core.model_eval import ModelEval
 
     key = os.environ["ROBOFLOW_API_KEY"]
     listed = rfapi.list_model_evals(key, workspace, limit=LIST_CAP)["evals"]
@@ -57,6 +60,12 @@ def run(workspace: str, out: Path) -> int:
         doc = fetch_eval(ev)
         with (out / f"{ev.id}.json").open("w", encoding="utf-8") as fh:
             json.dump(doc, fh)
+    compared = [{"project": project, "version": version,
+                 "body": rfapi.compare_model_evals(key, workspace, project=project,
+                                                   version=version)}
+                for project, version in listed_compare_versions(listed)]
+    with (out / "compare.json").open("w", encoding="utf-8") as fh:
+        json.dump(compared, fh)
     return len(listed)
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bench.workload import PAGE, SPLITS, Workload, planned_requests
+from bench.workload import PAGE, SPLITS, Workload, compare_versions, planned_requests
 from etl.simulator import SimEval, SimWorkspace, build_app, generate
 from etl.simulator.server import SHUTDOWN_TIMEOUT
 
@@ -81,6 +81,12 @@ class PreencodedWorkspace(SimWorkspace):
                             lambda: super(PreencodedWorkspace, self)
                             .image_page(ev, split, confidence_pct, offset, limit))
 
+    def compare_body(self, project: str, version: str,
+                     frontier_metric: str | None) -> dict[str, Any]:
+        return self._cached(("compare", project, version, frontier_metric),
+                            lambda: super(PreencodedWorkspace, self)
+                            .compare_body(project, version, frontier_metric))
+
 
 def encode(body: dict[str, Any]) -> bytes:
     import msgspec
@@ -120,9 +126,16 @@ def _encode_evals(indices: list[int]) -> list[tuple[Key, bytes]]:
 
 
 def prebuild(ws: PreencodedWorkspace, base: SimWorkspace, workers: int) -> None:
-    """Encode every planned body, on ``workers`` forked processes for big workspaces."""
+    """Encode every planned body, on ``workers`` forked processes for big workspaces.
+
+    The compare bodies (one per project version of ``compare_versions``, no frontier metric:
+    the plan sends none) are few and cheap; they are encoded here, in this process.
+    """
     global _BASE
     _BASE = base
+    for project, version in compare_versions(base):
+        ws.cache[("compare", project, version, None)] = encode(
+            base.compare_body(project, version, None))
     n = len(base.evals)
     if workers <= 1 or n < 50:
         ws.cache.update(_encode_evals(list(range(n))))
@@ -154,7 +167,8 @@ async def serve(workload: Workload, host: str, port: int, workers: int) -> None:
             "url": f"http://{host}:{bound}", "workspace": options.workspace,
             "api_key": options.api_key, "evals": len(base.evals),
             "images": sum(ev.n_images for ev in base.evals),
-            "planned_requests": planned_requests(base), "bodies": len(ws.cache),
+            "planned_requests": planned_requests(base),
+            "compare_versions": len(compare_versions(base)), "bodies": len(ws.cache),
             "body_bytes": sum(map(len, ws.cache.values())),
             "prebuild_s": round(time.monotonic() - started, 2), "pid": os.getpid()}),
             flush=True)

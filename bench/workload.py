@@ -2,7 +2,9 @@
 
 Every eval is ``done`` and no panel is missing: the contenders then make exactly the same
 requests (a running eval would cost evals-etl one call but dlt twelve), so their request
-counts can be compared one for one. Faults are off unless a run asks for them.
+counts can be compared one for one. Faults are off unless a run asks for them. Evals of a
+deleted project (``project`` null in the listing) stay: their panels are fetched, but their
+version has no compare call.
 """
 
 from __future__ import annotations
@@ -49,11 +51,35 @@ def planned_requests(workspace: SimWorkspace) -> int | None:
     """Requests a fault-free run of the default plan makes; None when the listing partitions.
 
     One list call, then per eval the eleven fixed panel calls and one call per image page
-    (at least one: an empty eval still answers its first page).
+    (at least one: an empty eval still answers its first page), and one compare call per
+    project version of :func:`compare_versions`.
     """
     if len(workspace.evals) >= LIST_CAP:
         return None
-    return 1 + sum(FIXED_PANELS_PER_EVAL + image_pages(ev.n_images) for ev in workspace.evals)
+    panels = sum(FIXED_PANELS_PER_EVAL + image_pages(ev.n_images) for ev in workspace.evals)
+    return 1 + panels + len(compare_versions(workspace))
+
+
+def compare_versions(workspace: SimWorkspace) -> list[tuple[str, str]]:
+    """The (project, version) pairs a run asks ``GET /{ws}/model-evals/compare`` about.
+
+    The rule of ``etl.crawl.plan.plan_comparisons`` on a first run: every distinct pair among
+    the done evals whose project and version are both known (the listing shows ``project``
+    null for an eval of a deleted project).
+    """
+    return sorted({(ev.project, ev.version_id) for ev in workspace.evals
+                   if ev.status == "done" and ev.project is not None
+                   and ev.version_id is not None})
+
+
+def listed_compare_versions(listing: list[dict[str, object]]) -> list[tuple[str, str]]:
+    """:func:`compare_versions` from the rows of the list endpoint, as a client sees them."""
+    pairs: set[tuple[str, str]] = set()
+    for row in listing:
+        project, version = row.get("project"), row.get("versionId")
+        if row.get("status") == "done" and project is not None and version is not None:
+            pairs.add((str(project), str(version)))
+    return sorted(pairs)
 
 
 def image_pages(n_images: int) -> int:
