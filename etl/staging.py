@@ -25,6 +25,7 @@ from etl.errors import StorageError
 from etl.normalize import FetchContext
 from etl.panels import EvalListing, PanelRequest
 from etl.store.archive import ArchivedResponse, ArchiveWriter
+from etl.store.behind import WriteBehind
 from etl.store.journal import Checkpoint, Journal
 from etl.store.writer import StagingWriter, UnitFiles
 
@@ -59,8 +60,11 @@ class RunSink:
 
     def __init__(self, staging: Path, *, archive_parts: int = 0) -> None:
         self.staging = Path(staging)
-        self.writer = StagingWriter(self.staging / "tables")
-        self.archive_writer = ArchiveWriter(self.staging / "archive", first_part=archive_parts)
+        # Parquet encoding and compression run on a thread of their own, off the event loop.
+        self.behind = WriteBehind()
+        self.writer = StagingWriter(self.staging / "tables", behind=self.behind)
+        self.archive_writer = ArchiveWriter(self.staging / "archive", first_part=archive_parts,
+                                            behind=self.behind)
         self.journal = Journal(self.staging)
         self.outcomes: list[ledger.Outcome] = []
         self._unjournaled: list[ledger.Outcome] = []
@@ -124,19 +128,23 @@ class RunSink:
             records = tuple({**ledger.to_record(o),
                              "listing": self._listings.get(o.request.eval_id)}
                             for o in self._unjournaled)
-            self.journal.append(Checkpoint(
+            # Behind the closes of the files it names: written once they are whole on disk.
+            self.behind.submit(self.journal.append, Checkpoint(
                 tuple(p.relative_to(self.staging).as_posix() for p in files), records))
         self._unjournaled = []
         self._last_checkpoint = time.monotonic()
 
     def close(self) -> None:
         if self.failed is not None:  # stopping: close what can be closed, report the first
-            for close in (self.writer.close, self.archive_writer.close):
+            for close in (self.writer.close, self.archive_writer.close, self.behind.close):
                 try:
                     close()
                 except (OSError, pa.ArrowException):
                     pass
             return
-        with self.storage(self.staging):
-            self.writer.close()
-            self.archive_writer.close()
+        try:
+            with self.storage(self.staging):
+                self.writer.close()
+                self.archive_writer.close()
+        finally:
+            self.behind.close()

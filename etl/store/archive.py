@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from etl.errors import PublishError
 from etl.panels import Panel
+from etl.store.behind import INLINE, WriteBehind
 from etl.store.writer import Closing
 
 ROW_GROUP_BYTES = 16 * 1024 * 1024
@@ -59,8 +60,10 @@ class ArchiveWriter(Closing):
     ``first_part`` (parts taken over from a killed run come before).
     """
 
-    def __init__(self, folder: Path, *, first_part: int = 0) -> None:
+    def __init__(self, folder: Path, *, first_part: int = 0,
+                 behind: WriteBehind = INLINE) -> None:
         self.folder = Path(folder)
+        self.behind = behind  # who runs the Parquet writes (a thread, or INLINE)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._next_part = first_part
         self._rows: list[ArchivedResponse] = []
@@ -86,23 +89,28 @@ class ArchiveWriter(Closing):
             self._flush()
 
     def _flush(self) -> None:
-        if not self._rows or self._writer is None:
+        if self._writer is not None:
+            self._flush_into(self._writer)
+
+    def _flush_into(self, writer: pq.ParquetWriter) -> None:
+        if not self._rows:
             return
         columns = {name: [getattr(r, name) for r in self._rows] for name in SCHEMA.names}
         table = pa.Table.from_pydict(columns, schema=SCHEMA)
-        self._writer.write_table(table, row_group_size=table.num_rows)
+        self.behind.submit(writer.write_table, table, row_group_size=table.num_rows,
+                           size=table.nbytes)
         self._rows, self._bytes = [], 0
 
     def checkpoint(self) -> list[Path]:
         """Close the current part whole and return it (the next append opens a new one)."""
         if self._writer is None:
             return []
-        path = self._path
+        path, writer = self._path, self._writer
+        self._writer = None
         try:
-            self._flush()
+            self._flush_into(writer)
         finally:
-            self._writer.close()
-            self._writer = None
+            self.behind.submit(writer.close)  # queue what names the part after this
         return [path] if path is not None else []
 
     def close(self) -> None:

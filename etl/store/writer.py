@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from etl.errors import PublishError
 from etl.schemas import TABLES
+from etl.store.behind import INLINE, WriteBehind
 
 ROWS_PER_FILE = 1_000_000
 # Staging is read once, by the publish merge, which writes the big (122,880-row) row groups
@@ -48,6 +49,8 @@ def conform(table: str, data: pa.RecordBatch | pa.Table) -> pa.Table:
             f" (missing {missing or 'none'}, unknown {unknown or 'none'})"
         )
     tbl = data if isinstance(data, pa.Table) else pa.Table.from_batches([data])
+    if tbl.schema.equals(schema):
+        return tbl  # what the normalizers build: a cast would copy nothing, column by column
     try:
         return tbl.select(schema.names).cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
@@ -57,8 +60,10 @@ def conform(table: str, data: pa.RecordBatch | pa.Table) -> pa.Table:
 class _TableParts:
     """The open part file of one table, and the rows buffered for its next row group."""
 
-    def __init__(self, folder: Path, table: str, rows_per_file: int) -> None:
+    def __init__(self, folder: Path, table: str, rows_per_file: int,
+                 behind: WriteBehind) -> None:
         self.folder = folder
+        self.behind = behind
         self.table = table
         self.rows_per_file = rows_per_file
         self.parts = 0
@@ -86,7 +91,9 @@ class _TableParts:
                 self._roll()
             assert self.writer is not None
             take = min(data.num_rows, self.rows_per_file - self.rows_in_part)
-            self.writer.write_table(data.slice(0, take), row_group_size=take)
+            part = data.slice(0, take)
+            self.behind.submit(self.writer.write_table, part, row_group_size=take,
+                               size=part.nbytes)
             self.rows_in_part += take
             data = data.slice(take)
 
@@ -99,10 +106,11 @@ class _TableParts:
         self.rows_in_part = 0
 
     def close_file(self) -> None:
-        """Close the open part; it joins ``completed``."""
+        """Close the open part (behind its writes: drain to see it closed); it joins
+        ``completed``."""
         if self.writer is None:
             return
-        self.writer.close()
+        self.behind.submit(self.writer.close)
         self.writer = None
         self.completed.append(self.folder / f"part-{self.parts - 1:05d}.parquet")
 
@@ -156,7 +164,8 @@ class UnitFiles:
             path = folder / f".unit-{self.seq:05d}.parquet.tmp"
             writer = pq.ParquetWriter(path, TABLES[table].schema, compression=COMPRESSION)
             self._writers[table] = (path, writer)
-        self._writers[table][1].write_table(data, row_group_size=max(data.num_rows, 1))
+        self.staging.behind.submit(self._writers[table][1].write_table, data,
+                                   row_group_size=max(data.num_rows, 1), size=data.nbytes)
 
     def commit(self) -> None:
         for table, rows in self._held:
@@ -164,19 +173,20 @@ class UnitFiles:
         self._held = []
         for path, _ in self._close():
             final = path.with_name(f"unit-{self.seq:05d}.parquet")
-            path.rename(final)
+            self.staging.behind.submit(path.rename, final)  # after its close, in order
             self.staging.completed.append(final)
 
     def discard(self) -> None:
         self._held = []
         for path, _ in self._close():
-            path.unlink(missing_ok=True)
+            self.staging.behind.submit(path.unlink, missing_ok=True)
 
     def _close(self) -> list[tuple[Path, pq.ParquetWriter]]:
+        """Close the unit's files (behind their writes)."""
         writers = list(self._writers.values())
         self._writers = {}
         for _, writer in writers:
-            writer.close()
+            self.staging.behind.submit(writer.close)
         return writers
 
 
@@ -200,9 +210,11 @@ class StagingWriter(Closing):
     treats a missing folder as "nothing staged".
     """
 
-    def __init__(self, directory: Path, *, rows_per_file: int = ROWS_PER_FILE) -> None:
+    def __init__(self, directory: Path, *, rows_per_file: int = ROWS_PER_FILE,
+                 behind: WriteBehind = INLINE) -> None:
         self.directory = Path(directory)
         self.rows_per_file = rows_per_file
+        self.behind = behind  # who runs the Parquet writes (a thread, or INLINE)
         self._tables: dict[str, _TableParts] = {}
         self._units = 0
         self._closed = False
@@ -225,7 +237,7 @@ class StagingWriter(Closing):
         parts = self._tables.get(table)
         if parts is None:
             parts = self._tables[table] = _TableParts(
-                self.directory / table, table, self.rows_per_file
+                self.directory / table, table, self.rows_per_file, self.behind
             )
         parts.add(data)
 
@@ -240,7 +252,7 @@ class StagingWriter(Closing):
             parts.close_file()
             done += parts.completed
             parts.completed = []
-        return done
+        return done  # closed behind the writes: queue what names them after (see behind)
 
     def close(self) -> None:
         """Flush every buffer and close every file; safe to call twice."""
@@ -248,5 +260,6 @@ class StagingWriter(Closing):
             return
         self._closed = True
         with ExitStack() as stack:  # every table's file gets closed, even if one fails
+            stack.callback(self.behind.drain)  # last: the closes are writes behind too
             for parts in self._tables.values():
                 stack.callback(parts.close)
