@@ -7,9 +7,13 @@ An image id already seen on an earlier page is dropped, so pages that overlap be
 listing shifted do not duplicate rows. An image's own ``split`` wins; when it is missing,
 the requested split (unless ``all``) stands in. No I/O.
 
-Throughput, decode + normalize of 1,000-image pages on the 2-core dev box: about 250-350k
-rows/s (target 200k); ``tests/normalize/test_image_predictions.py::test_throughput`` prints
-it and fails below 100k, the margin being for a loaded CI machine.
+Rows come in page order, not sorted by grain: a page's share of the grain order means
+nothing across pages, and the publish merge sorts every table by grain anyway (sorting
+here cost a quarter of the normalizer's time).
+
+Throughput, decode + normalize of 1,000-image pages: ``python -m bench.run normalize``
+(BENCHMARKS.md); ``tests/normalize/test_image_predictions.py::test_throughput`` (a soak)
+prints it and fails below 100k rows/s, the margin being for a loaded CI machine.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from typing import Any
 
 import msgspec
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from etl.errors import ContractError
 from etl.normalize._common import (
@@ -114,7 +117,7 @@ def normalize_page(page: ImagePage, ctx: FetchContext, seen: set[str]) -> Batche
     fallback_split = None if requested == "all" else requested
     if None in splits or "" in splits:
         splits = tuple(s or fallback_split for s in splits)
-    predictions = build("image_predictions", ctx, n, {
+    predictions = build("image_predictions", ctx, n, sort=False, columns={
         "confidence": pa.repeat(pa.scalar(ctx.request.confidence, pa.int64()), n),
         "image_id": ids,
         "confidence_threshold": pa.repeat(pa.scalar(page.confidenceThreshold, pa.float64()), n),
@@ -176,8 +179,8 @@ def _confusion_batch(ids: list[str], confusions: Sequence[list[tuple[int, int, i
                      index: list[int] | None, ctx: FetchContext) -> pa.RecordBatch:
     """One row per (image, actual, predicted), built without a Python loop per triple.
 
-    The batch comes out sorted by grain, so a pair an image lists twice sits next to its
-    twin: only then are the counts summed (:func:`_merged`), on the rare slow path.
+    Only when an image lists a pair twice are the counts summed (:func:`_merged`), on the
+    rare slow path.
     """
     lists: Sequence[Sequence[tuple[int, int, int]]] = (
         [c or () for c in confusions] if None in confusions else confusions)  # type: ignore[assignment]
@@ -185,9 +188,8 @@ def _confusion_batch(ids: list[str], confusions: Sequence[list[tuple[int, int, i
     triples = list(chain.from_iterable(lists))
     actual, predicted, counts = _columns(None, triples, 3)
     image_ids = list(chain.from_iterable(map(repeat, ids, lengths)))
-    batch = _confusion_rows(ctx, image_ids, actual, predicted, counts)
-    if not _adjacent_twins(batch, ("image_id", "actual_idx", "predicted_idx")):
-        return batch
+    if len(set(zip(image_ids, actual, predicted, strict=True))) == len(image_ids):
+        return _confusion_rows(ctx, image_ids, actual, predicted, counts)
     listed = [(i if index is None else index[i], image_id, list(c))
               for i, (image_id, c) in enumerate(zip(ids, lists, strict=True)) if c]
     return _confusion_rows(ctx, *_merged(listed, ctx.eval_id))
@@ -196,26 +198,13 @@ def _confusion_batch(ids: list[str], confusions: Sequence[list[tuple[int, int, i
 def _confusion_rows(ctx: FetchContext, image_ids: Sequence[str], actual: Sequence[int],
                     predicted: Sequence[int], counts: Sequence[int]) -> pa.RecordBatch:
     n = len(image_ids)
-    return build("image_confusion", ctx, n, {
+    return build("image_confusion", ctx, n, sort=False, columns={
         "confidence": pa.repeat(pa.scalar(ctx.request.confidence, pa.int64()), n),
         "image_id": image_ids,
         "actual_idx": actual,
         "predicted_idx": predicted,
         "count": counts,
     })
-
-
-def _adjacent_twins(batch: pa.RecordBatch, columns: Sequence[str]) -> bool:
-    """Whether two neighbouring rows agree on every one of ``columns`` (a sorted batch)."""
-    n = batch.num_rows
-    if n < 2:
-        return False
-    same: pa.Array | None = None
-    for name in columns:
-        column = batch.column(name)
-        equal = pc.equal(column.slice(1), column.slice(0, n - 1))
-        same = equal if same is None else pc.and_(same, equal)
-    return bool(pc.any(same).as_py())
 
 
 def _merged(
