@@ -1,8 +1,8 @@
 """Normalization micro-benchmark: rows per CPU second on one core, no network, no disk.
 
 Bodies come from the simulator's own builders, encoded to JSON bytes once, then decoded
-and normalized the way the crawler does: image-prediction pages through ``decode_page`` +
-``normalize_page`` (1,000 images a page, a fresh ``seen`` set per eval), confidence sweeps
+and normalized the way the crawler does (decode and normalize with the collector paused):
+image-prediction pages through ``decode_page`` + ``normalize_page`` (1,000 images a page, a fresh ``seen`` set per eval), confidence sweeps
 through ``normalize_body``. Time is ``time.process_time`` of this single-threaded process,
 so the figures are per core; each pass is repeated and the median pass is reported.
 """
@@ -19,7 +19,14 @@ import msgspec
 
 from bench import report
 from bench.workload import PAGE, Workload
-from etl.normalize import PANELS, FetchContext, decode_page, normalize_body, normalize_page
+from etl.normalize import (
+    PANELS,
+    FetchContext,
+    decode_page,
+    gc_paused,
+    normalize_body,
+    normalize_page,
+)
 from etl.panels import PanelRequest
 from etl.simulator import generate
 
@@ -55,8 +62,9 @@ def normalize_images(bodies: list[tuple[str, int, bytes]]) -> dict[str, int]:
     seen: dict[str, set[str]] = {}
     for eval_id, _, body in bodies:
         page = decode_page(body)
-        batches = normalize_page(page, _ctx(eval_id, "image-predictions", "all"),
-                                 seen.setdefault(eval_id, set()))
+        with gc_paused():  # as the crawler calls it (etl/crawl/images.py)
+            batches = normalize_page(page, _ctx(eval_id, "image-predictions", "all"),
+                                     seen.setdefault(eval_id, set()))
         for table, batch in batches.items():
             rows[table] = rows.get(table, 0) + batch.num_rows
     return rows
@@ -69,7 +77,9 @@ def decode_images(bodies: list[tuple[str, int, bytes]]) -> dict[str, int]:
 def normalize_sweeps(bodies: list[tuple[str, bytes]]) -> dict[str, int]:
     rows: dict[str, int] = {}
     for eval_id, body in bodies:
-        for table, batch in normalize_body(_ctx(eval_id, "confidence-sweep"), body).items():
+        with gc_paused():
+            batches = normalize_body(_ctx(eval_id, "confidence-sweep"), body)
+        for table, batch in batches.items():
             rows[table] = rows.get(table, 0) + batch.num_rows
     return rows
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
-QUEUED_BYTES = 48 * 1024 * 1024  # a few row groups (staging buffers 8 MB, archive 16 MB)
+QUEUED_BYTES = 16 * 1024 * 1024  # a row group or two (staging buffers 8 MB, archive 16 MB)
 
 
 class WriteBehind:
