@@ -48,11 +48,15 @@ class _GuardedUnit:
             self.files.commit()
 
     def discard(self) -> None:
-        try:
+        if self.sink.failed is not None:  # the run is stopping: nothing to keep
+            try:
+                self.files.discard()
+            except (OSError, pa.ArrowException):
+                pass
+            return
+        # A write queued earlier may fail here (store.behind): the run's StorageError too.
+        with self.sink.storage(self.sink.staging / "tables"):
             self.files.discard()
-        except (OSError, pa.ArrowException):
-            if self.sink.failed is None:
-                raise  # after a storage failure, the run is stopping: nothing to keep
 
 
 class RunSink:
@@ -146,5 +150,6 @@ class RunSink:
             with self.storage(self.staging):
                 self.writer.close()
                 self.archive_writer.close()
+                self.behind.drain()  # the writes queued last fail here, as the run's error
         finally:
-            self.behind.close()
+            self.behind.stop()

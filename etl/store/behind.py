@@ -62,11 +62,16 @@ class WriteBehind:
         try:
             self.drain()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
-            self._pending.clear()
-            self._queued = 0
+            self.stop()
+
+    def stop(self) -> None:
+        """Stop the thread once the write in progress ends; what was queued is dropped and a
+        failure is not raised (for a caller that has raised one already)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self._pending.clear()
+        self._queued = 0
 
 
 INLINE = WriteBehind(thread=False)
