@@ -174,17 +174,17 @@ class Merge:
                     continue
             keys = f"select distinct {_cols(table.unit)} from ok_units " \
                    f"where panel = '{table.panel}'"
-            rows[name] = self._write(table, partial(self._merged_new, table, keys,
+            rows[name] = self._write(table, partial(self._merged, table, keys,
                                                     self._staged(name)))
         status_keys = "select distinct eval_id, panel, params from attempted_units"
-        rows["panel_status"] = self._write(TABLES["panel_status"], lambda dedupe: self._merged(
-            TABLES["panel_status"], status_keys, self._given("new_panel_status"),
-            filter_new=False, dedupe=dedupe))
-        rows["runs"] = self._write(TABLES["runs"], lambda dedupe: self._merged(
-            TABLES["runs"], "select run_id from new_runs", self._given("new_runs"),
-            filter_new=False, dedupe=dedupe))
-        rows["evaluations"] = self._write(TABLES["evaluations"], lambda dedupe: self._evaluations(
-            commit.listing is not None, commit.listed_workspaces, dedupe=dedupe))
+        rows["panel_status"] = self._write(TABLES["panel_status"], partial(
+            self._merged, TABLES["panel_status"], status_keys, self._given("new_panel_status"),
+            filter_new=False))
+        rows["runs"] = self._write(TABLES["runs"], partial(
+            self._merged, TABLES["runs"], "select run_id from new_runs", self._given("new_runs"),
+            filter_new=False))
+        rows["evaluations"] = self._write(TABLES["evaluations"], partial(
+            self._evaluations, commit.listing is not None, commit.listed_workspaces))
         return {name: rows[name] for name in TABLES}
 
     def _carry_over(self, table: Table) -> int | None:
@@ -292,9 +292,6 @@ class Merge:
         return (f"{empty} union all by name select * from read_parquet({self._lit(path)}, "
                 f"hive_partitioning = false)")
 
-    def _merged_new(self, table: Table, keys: str, new: str, dedupe: bool) -> str:
-        return self._merged(table, keys, new, dedupe=dedupe)
-
     def _merged(self, table: Table, keys: str, new: str, *, filter_new: bool = True,
                 dedupe: bool = True) -> str:
         """The previous rows of the units not replaced, then the new rows of those replaced.
@@ -379,16 +376,17 @@ class Merge:
             left join p on p.eval_id = coalesce(m.eval_id, l.eval_id)
         """
 
-    def _write(self, table: Table, select: Callable[[bool], str]) -> int:
+    def _write(self, table: Table, select: Callable[..., str]) -> int:
         """Stream ``select`` sorted by grain into ``<table>/data.parquet``.
 
-        ``select(dedupe)`` is first run without deduplication. Sorted by grain, two rows with
+        ``select(dedupe=...)`` is first run without deduplication. Sorted by grain, two rows with
         one grain are neighbours, so :class:`_Neighbours` sees each batch as it streams by;
         only if it finds such a pair is the file written again from the deduplicating query
         (the last write of a grain wins). Each row is thus sorted and written once.
         """
         for dedupe in (False, True):
-            written = self._stream(table, select(dedupe), _Neighbours(table.grain, dedupe))
+            written = self._stream(table, select(dedupe=dedupe),
+                                   _Neighbours(table.grain, dedupe))
             if written is not None:
                 return written
         raise AssertionError("the deduplicating query cannot yield twins")  # pragma: no cover
