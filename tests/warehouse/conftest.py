@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from etl import schemas
+from tests.support.s3 import S3Server, moto_server
 
 SERVER_USER = "evalsetl"
 Rows = Sequence[Mapping[str, Any]]
@@ -396,3 +397,10 @@ class Env:
 @pytest.fixture
 def env(pg_uri: str, schema: str, pg: Pg, publish: Publisher, out: Path) -> Env:
     return Env(pg_uri, schema, out, pg, publish)
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """A real S3-compatible server (moto) on localhost, one per test module."""
+    with moto_server() as server:
+        yield server

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,21 +13,12 @@ import pytest
 
 from etl import schemas, warehouse
 from etl.errors import PublishError
-from tests.support.lake import Lake, lake_checksums, published_checksums
+from tests.support.lake import LAKE_SIM, Lake, lake_checksums, published_checksums
 from tests.support.runs import export, simulator
-from tests.support.s3 import S3Server, moto_server
+from tests.support.s3 import S3Server
 
 # Whole exports loaded into a lake on a real S3 server: the e2e tier, like tests/e2e/.
 pytestmark = pytest.mark.e2e
-
-# Keep the evals done: a missing or not-done panel would change between exports by itself.
-SIM = {"seed": 5, "evals": 6, "running_rate": 0.2, "failed_rate": 0, "missing_panel_rate": 0}
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with moto_server() as server:
-        yield server
 
 
 @pytest.fixture
@@ -43,7 +33,7 @@ def lake(s3: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Lake:
 def test_a_load_equals_the_published_tables_and_a_reload_adds_nothing(
         lake: Lake, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         export(sim, out)
     first = warehouse.load(out, lake.uri)
 
@@ -68,7 +58,7 @@ def test_a_load_equals_the_published_tables_and_a_reload_adds_nothing(
 
 def test_an_incremental_export_changes_only_the_changed_evals(lake: Lake, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         export(sim, out)
         first = warehouse.load(out, lake.uri)
         state_one = published_checksums(out)
@@ -108,7 +98,7 @@ def test_doctor_checks_the_catalog_and_the_bucket(lake: Lake, tmp_path: Path) ->
     assert f"{lake.warehouse} is writable" in empty.detail and "does not exist yet" in empty.detail
     assert not (lake.root / "catalog.db").exists()  # doctor looks; it creates nothing
     out = tmp_path / "out"
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         export(sim, out)
     run = warehouse.load(out, lake.uri).run_id
 
@@ -129,7 +119,7 @@ def test_credentials_in_the_uri_never_show_in_errors_or_output(
     uri = (lake.uri.replace(lake.warehouse, "s3://no-such-bucket/x")
            + f"&s3.access-key-id=AKIAEXAMPLEKEY&s3.secret-access-key={secret}")
     out = tmp_path / "out"
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         export(sim, out)
     with pytest.raises(PublishError) as caught:
         warehouse.load(out, uri)
@@ -150,7 +140,7 @@ def test_a_rest_catalog_loads_the_same_way(lake: Lake, tmp_path: Path) -> None:
 
     assert lake.s3 is not None
     out = tmp_path / "out"
-    with simulator(**SIM) as sim, rest_catalog(lake.catalog()) as (url, seen):
+    with simulator(**LAKE_SIM) as sim, rest_catalog(lake.catalog()) as (url, seen):
         export(sim, out)
         host = url.removeprefix("http://")
         uri = (f"iceberg+rest://{host}/?warehouse={lake.warehouse}&s3.endpoint={lake.s3.endpoint}"
@@ -180,7 +170,7 @@ def test_a_postgresql_sql_catalog_loads_the_same_way(
     lake = replace(lake, catalog_uri=postgres_server.replace("postgresql://", "iceberg+postgresql://")
                    + f"?catalog={name}")
     out = tmp_path / "out"
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         export(sim, out)
     first = warehouse.load(out, lake.uri)
 

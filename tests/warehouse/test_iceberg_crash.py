@@ -9,28 +9,20 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from etl import crashpoints, schemas, warehouse
-from tests.support.lake import Lake, lake_checksums, published_checksums
+from tests.support.lake import LAKE_SIM, Lake, lake_checksums, published_checksums
 from tests.support.runs import export, simulator
-from tests.support.s3 import S3Server, moto_server
+from tests.support.s3 import S3Server
 
 # Whole exports loaded into a lake on a real S3 server: the e2e tier, like tests/e2e/.
 pytestmark = pytest.mark.e2e
 
-SIM = {"seed": 5, "evals": 6, "running_rate": 0.2, "failed_rate": 0, "missing_panel_rate": 0}
 Checksums = dict[str, tuple[int, str]]
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with moto_server() as server:
-        yield server
 
 
 @dataclass(frozen=True)
@@ -46,7 +38,7 @@ class Exports:
 @pytest.fixture(scope="module")
 def exports(tmp_path_factory: pytest.TempPathFactory) -> Exports:
     root = tmp_path_factory.mktemp("exports")
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         first = export(sim, root / "two").run_id
         shutil.copytree(root / "two", root / "one", symlinks=True)
         second = export(sim, root / "two").run_id

@@ -8,7 +8,6 @@ the published Parquet files, which it reads too.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,20 +15,12 @@ import pytest
 
 from etl import schemas, warehouse
 from tests.support.iceberg_reader import read
-from tests.support.lake import Lake
+from tests.support.lake import LAKE_SIM, Lake
 from tests.support.runs import export, simulator
-from tests.support.s3 import CREDENTIALS, REGION, S3Server, moto_server
+from tests.support.s3 import CREDENTIALS, REGION, S3Server
 
 # Whole exports loaded into a lake on a real S3 server: the e2e tier, like tests/e2e/.
 pytestmark = pytest.mark.e2e
-
-SIM = {"seed": 5, "evals": 6, "running_rate": 0.2, "failed_rate": 0, "missing_panel_rate": 0}
-
-
-@pytest.fixture(scope="module")
-def s3() -> Iterator[S3Server]:
-    with moto_server() as server:
-        yield server
 
 
 def request(lake: Lake, manifest: dict[str, Any], tables: Path, *,
@@ -50,7 +41,7 @@ def test_duckdb_reads_the_latest_complete_state_and_each_runs_state(
         monkeypatch.setenv(name, value)
     lake = Lake(tmp_path, f"s3://{s3.create_bucket(f'read-{uuid.uuid4().hex[:8]}')}/wh", s3)
     out = tmp_path / "out"
-    with simulator(**SIM) as sim:
+    with simulator(**LAKE_SIM) as sim:
         export(sim, out)
         first = warehouse.load(out, lake.uri)
         first_tables = (out / "tables").resolve()  # kept: the export keeps two snapshots
