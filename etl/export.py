@@ -12,6 +12,8 @@ import json
 import secrets
 import time
 from collections import Counter
+from collections.abc import Mapping
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,8 @@ from etl.progress import Reporter, aggregate
 from etl.schemas import TABLES
 from etl.staging import RunSink
 from etl.store import journal, ownership, publish
+from etl.store.merge import Premerged
+from etl.store.premerge import Premerge
 
 
 @dataclass(frozen=True)
@@ -90,7 +94,7 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
         clock = time.monotonic()
         run_id = new_run_id(started)
         staging = out / "staging" / run_id
-        resumable, sink = _take_over(out, staging, reporter)
+        resumable, sink = _take_over(out, staging, reporter, crawls=len(config.sources()))
         for note in publish.recover(out, views, keep_staging=run_id):
             reporter.event(note, level="warning")
         current = publish.read_previous_state(out)
@@ -100,22 +104,27 @@ async def run_export(config: Config, reporter: Reporter) -> RunSummary:
             if len(config.sources()) > 1 else {}
         reporter.event("export started", workspace=config.workspace, run_id=run_id, mode=mode,
                        **several)
-        try:
-            runs = await crawl_workspaces(
-                config, sink, run_id=run_id, previous=previous, resumable=resumable,
-                progress=lambda e: reporter.progress(e.units_done, e.units_total, e.requests),
-            )
-        finally:
-            reporter.close()
-            sink.close()
-        result = outcomes.combined(runs)
-        owner = outcomes.Owners.of(runs, config.workspace)
-        summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock,
-                             outcomes.endings(runs, sink.outcomes, owner))
-        commit = _commit(run_id, staging, runs, result, owner, sink.outcomes, summary, started,
-                         known=set(current.units) if current is not None else set())
-        with interrupts.shielded():  # a signal now waits for the switch to finish
-            snapshot = _publish(out, commit, config, reporter)
+        # Tables merged while the crawl runs (not when it took over a killed run's rows).
+        with _premerge(out, staging, config, enabled=resumable is None) as premerge:
+            sink.premerge = premerge
+            try:
+                runs = await crawl_workspaces(
+                    config, sink, run_id=run_id, previous=previous, resumable=resumable,
+                    progress=lambda e: reporter.progress(e.units_done, e.units_total,
+                                                         e.requests),
+                )
+            finally:
+                reporter.close()
+                sink.close()
+            result = outcomes.combined(runs)
+            owner = outcomes.Owners.of(runs, config.workspace)
+            summary = _summarize(result, sink.outcomes, run_id, mode, time.monotonic() - clock,
+                                 outcomes.endings(runs, sink.outcomes, owner))
+            commit = _commit(run_id, staging, runs, result, owner, sink.outcomes, summary,
+                             started, known=set(current.units) if current is not None else set())
+            with interrupts.shielded():  # a signal now waits for the switch to finish
+                snapshot = _publish(out, commit, config, reporter,
+                                    premerge.results() if premerge is not None else {})
         if (stop := interrupts.pending()) is not None:
             # The work is published: the run ends with its own exit code, and says so.
             reporter.event(f"{stop.name} arrived while publishing: snapshot {snapshot.name} "
@@ -167,13 +176,25 @@ async def dry_run(config: Config) -> Preview:
     return await preview(config, previous)
 
 
-def _publish(out: Path, commit: publish.Commit, config: Config, reporter: Reporter) -> Path:
+def _premerge(out: Path, staging: Path, config: Config, *,
+              enabled: bool) -> AbstractContextManager[Premerge | None]:
+    """The run's :class:`Premerge`, merging from the snapshot the publish will merge from."""
+    if not enabled:
+        return nullcontext()
+    previous, published, skip = publish.merge_inputs(out, full_refresh=config.full_refresh)
+    return Premerge(previous / publish.LINK if previous is not None else None, staging,
+                    published=published, skip=skip)
+
+
+def _publish(out: Path, commit: publish.Commit, config: Config, reporter: Reporter,
+             premerged: Mapping[str, Premerged]) -> Path:
     """Publish; a disk that refuses the new snapshot is a :class:`StorageError` (exit 7)."""
     try:
         return publish.publish(out, commit, keep=config.output.keep, views=views,
                                keep_days=config.output.keep_days,
                                full_refresh=config.full_refresh,
-                               on_note=lambda note: reporter.event(note, level="warning"))
+                               on_note=lambda note: reporter.event(note, level="warning"),
+                               premerged=premerged)
     except StorageError:
         raise
     except Exception as exc:  # DuckDB's IOException, Arrow's errors, OSError: by their text
@@ -183,19 +204,19 @@ def _publish(out: Path, commit: publish.Commit, config: Config, reporter: Report
         raise error from exc
 
 
-def _take_over(out: Path, staging: Path,
-               reporter: Reporter) -> tuple[Resumable | None, RunSink]:
+def _take_over(out: Path, staging: Path, reporter: Reporter,
+               crawls: int) -> tuple[Resumable | None, RunSink]:
     """This run's sink, with the journaled work of a killed run taken over (if there is one)."""
     snapshot = publish.current_snapshot(out)
     published = publish.read_manifest(snapshot).get("staging") if snapshot else None
     adopted = journal.adopt(out, staging, published=published)
     if adopted is None:
-        return None, RunSink(staging)
+        return None, RunSink(staging, crawls=crawls)
     resumable = Resumable.from_journal(adopted.run_id, adopted.records)
     reporter.event(f"taking over the work of interrupted run {adopted.run_id}: "
                    f"{len(adopted.records)} units staged", run_id=adopted.run_id,
                    units=len(adopted.records))
-    return resumable, RunSink(staging, archive_parts=adopted.archive_parts)
+    return resumable, RunSink(staging, archive_parts=adopted.archive_parts, crawls=crawls)
 
 
 def _commit(run_id: str, staging: Path, runs: list[WorkspaceRun], result: CrawlResult,

@@ -7,11 +7,16 @@ archive part whole and appends one journal line naming them with the outcomes wh
 they hold. A run killed at any point has therefore lost about 1% of its work at most, plus
 the units in flight, while a long run makes only a few hundred checkpoints (their spacing
 grows with the run), so the merge never reads an unbounded number of small files.
+
+When every crawl of the run says a panel is done (:meth:`RunSink.panel_done`), the sink
+closes that panel's staged parts and, behind those closes, hands the panel to the run's
+:class:`~etl.store.premerge.Premerge`, which merges its tables while the crawl goes on.
 """
 
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -27,6 +32,7 @@ from etl.panels import EvalListing, PanelRequest
 from etl.store.archive import ArchivedResponse, ArchiveWriter
 from etl.store.behind import WriteBehind
 from etl.store.journal import Checkpoint, Journal
+from etl.store.premerge import Premerge, panel_tables
 from etl.store.writer import StagingWriter, UnitFiles
 
 CHECKPOINT_SHARE = 0.01
@@ -62,8 +68,11 @@ class _GuardedUnit:
 class RunSink:
     """Normalized batches to the staging writer, bodies to the archive, outcomes journaled."""
 
-    def __init__(self, staging: Path, *, archive_parts: int = 0) -> None:
+    def __init__(self, staging: Path, *, archive_parts: int = 0, crawls: int = 1,
+                 premerge: Premerge | None = None) -> None:
         self.staging = Path(staging)
+        self.premerge, self.crawls = premerge, crawls  # crawls: one per workspace
+        self._panels_done: Counter[str] = Counter()
         # Parquet encoding and compression run on a thread of their own, off the event loop.
         self.behind = WriteBehind()
         self.writer = StagingWriter(self.staging / "tables", behind=self.behind)
@@ -124,6 +133,21 @@ class RunSink:
         due = max(CHECKPOINT_MIN_SECONDS, (now - self._started) * CHECKPOINT_SHARE)
         if self._unjournaled and now - self._last_checkpoint >= due:
             self.checkpoint()
+
+    def panel_done(self, panel: str) -> None:
+        """One crawl has every outcome of ``panel``: once all have, premerge its tables."""
+        self._panels_done[panel] += 1
+        if self.premerge is None or self.failed is not None \
+                or self._panels_done[panel] != self.crawls:
+            return
+        tables = panel_tables(panel)
+        mine = [o for o in self.outcomes if o.request.panel == panel]
+        with self.storage(self.staging / "tables"):
+            self.writer.finish(tables)
+            # Behind the closes: the premerge reads the panel's files once they are whole.
+            self.behind.submit(self.premerge.panel, panel,
+                               [o.request for o in mine if o.state == "ok"],
+                               [o.request for o in mine])
 
     def checkpoint(self) -> None:
         """Make everything recorded so far durable for a successor run."""

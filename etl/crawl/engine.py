@@ -10,7 +10,7 @@ when the whole unit succeeded, so a unit is published whole or not at all.
 from __future__ import annotations
 
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -108,6 +108,7 @@ class _Engine:
         self._running: set[PanelRequest] = set()
         self.reused: set[Key] = set()
         self.listings: dict[str, EvalListing] = {}
+        self._left: Counter[str] = Counter()  # per panel, units queued or running
 
     async def run(self, plans: list[EvalPlan], reuse: Mapping[Key, ledger.Outcome],
                   versions: Sequence[PanelRequest] = ()) -> None:
@@ -122,6 +123,10 @@ class _Engine:
                 self._record(ledger.not_done(unit, plan.listing.status))
         units = [u for u in units if not self._reuse(u, reuse.get(key(u)))]
         self._queue.extend(units)
+        self._left.update(u.panel for u in units)
+        for panel in PANELS:
+            if not self._left[panel]:
+                self.sink.panel_done(panel)  # nothing to fetch: done already
         self._tick()
         try:
             async with task_group() as tg:
@@ -129,6 +134,7 @@ class _Engine:
                     tg.start_soon(self._worker, tg)
         finally:
             # Whatever stopped the run, every planned unit still ends in an outcome.
+            self._left.clear()  # the panels cut short are not done: nothing to premerge
             why = self.aborted or "the run stopped before this unit finished"
             for unit in sorted(self._running) + list(self._queue):
                 self._record(ledger.not_attempted(unit, why))
@@ -244,6 +250,11 @@ class _Engine:
     def _record(self, outcome: ledger.Outcome) -> None:
         self.sink.record(outcome)
         self.done += 1
+        panel = outcome.request.panel
+        if self._left[panel]:  # a queued unit's: the last of its panel lets the sink know
+            self._left[panel] -= 1
+            if not self._left[panel]:
+                self.sink.panel_done(panel)
         self._tick()
 
     def _tick(self) -> None:

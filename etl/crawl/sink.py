@@ -44,3 +44,7 @@ class Sink(Protocol):
 
     def record(self, outcome: ledger.Outcome) -> None:
         """A unit's outcome: exactly once per planned unit."""
+
+    def panel_done(self, panel: str) -> None:
+        """Every unit of ``panel`` this crawl planned has its outcome (none, when it planned
+        none): no more rows of it will come from this crawl."""

@@ -15,14 +15,22 @@ Snapshots share no file: a table the run did not touch is *copied* into the new 
 reflink clone where the filesystem has them, so no block is duplicated; else a byte copy), never
 hard-linked, so one tool writing into one snapshot's file in place cannot reach any other
 snapshot. The copy is checked against the SHA-256 the previous manifest recorded for it.
+
+A table may also come *premerged* (:mod:`etl.store.premerge`): merged while the crawl was still
+running, once every unit of its panel had its outcome. Its file is used, moved into the
+snapshot, only when the :class:`Basis` it was merged from equals the one the publish would
+merge from (the same previous file, ok units and staged files); otherwise the table is merged
+here as if it had never been.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -41,7 +49,8 @@ from etl.store.journal import resumed_files
 from etl.store.layout import DATA_FILE, LINK
 from etl.store.writer import conform, staged_files
 
-__all__ = ["DATA_FILE", "Merge", "SnapshotDamaged", "file_digest", "private_copy"]
+__all__ = ["DATA_FILE", "Basis", "Merge", "Premerged", "SnapshotDamaged", "file_digest",
+           "private_copy"]
 
 ROW_GROUP_ROWS = 122_880
 MERGE_MEMORY = "128MB"  # DuckDB spills the sort to the staging folder beyond this (measured:
@@ -84,31 +93,69 @@ def _units_table(requests: Iterable[PanelRequest]) -> pa.Table:
         ("version_id", pa.string()), ("workspace", pa.string())]))
 
 
+FileState = tuple[str, int, int] | None  # path, bytes, mtime in ns; None: no such file
+
+
+def _state(path: Path) -> FileState:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return path.as_posix(), info.st_size, info.st_mtime_ns
+
+
+@dataclass(frozen=True)
+class Basis:
+    """Everything one data table's merge reads: equal bases give byte-equal tables."""
+
+    previous: FileState
+    published: str  # the previous manifest's entry for the table, as JSON
+    skipped: bool
+    ok_units: frozenset[PanelRequest]
+    resumed_units: frozenset[PanelRequest]
+    staged: tuple[FileState, ...]
+
+
+@dataclass(frozen=True)
+class Premerged:
+    """A table merged ahead of the publish, from ``basis``, into ``path`` (``rows`` rows)."""
+
+    table: str
+    path: Path
+    rows: int
+    basis: Basis
+
+
 class Merge:
     """Builds every table of a new snapshot into ``tables`` (``<table>/data.parquet``).
 
     ``previous`` is the current snapshot's tables folder (None before the first publish);
     ``staging`` the run's staging folder, whose ``tables/`` holds the staged parts and which
-    lends the sort its spill folder.
+    lends the sort its spill folder (``spill``, under it). ``premerged`` are tables merged
+    while the crawl ran, used where their basis still holds.
     """
 
     con: duckdb.DuckDBPyConnection
 
     def __init__(self, previous: Path | None, tables: Path, staging: Path, *,
                  published: Mapping[str, Mapping[str, object]] | None = None,
-                 skip: Iterable[str] = ()) -> None:
+                 skip: Iterable[str] = (), spill: str = "merge-tmp",
+                 premerged: Mapping[str, Premerged] | None = None) -> None:
         self.previous = previous
         self.tables = tables
         self.staged = staging / "tables"
-        self.spill = staging / "merge-tmp"
+        self.spill = staging / spill
+        self.premerged = dict(premerged or {})
+        self.used_premerged: list[str] = []  # the tables whose premerged file was used
         # What the previous manifest says each file is ({"bytes", "sha256"}; older: nothing),
         # and the previous tables not to read at all (damaged, with --full-refresh).
         self.published = dict(published or {})
         self.skip = frozenset(skip)
         self.digests: dict[str, tuple[int, str]] = {}  # of the files copied, not rewritten
 
-    def run(self, commit: Commit) -> dict[str, int]:
-        """Write every table of ``commit``'s snapshot; returns the row count of each."""
+    def run(self, commit: Commit, *, only: Iterable[str] | None = None) -> dict[str, int]:
+        """Write every table of ``commit``'s snapshot (or the data tables in ``only``);
+        returns the row count of each."""
         self._check_present()
         self.spill.mkdir(parents=True, exist_ok=True)
         # DuckDB turns a backslash in its spill folder's path into a slash: spill elsewhere.
@@ -121,7 +168,7 @@ class Merge:
                                         "temp_directory": str(spill)}) as con:
                 con.execute("set TimeZone = 'UTC'")
                 self.con = con
-                return self._all_tables(commit)
+                return self._all_tables(commit, None if only is None else set(only))
         except (duckdb.Error, pa.ArrowException, ValueError) as exc:
             damaged = self._unreadable_previous()
             if damaged and self.previous is not None:
@@ -148,7 +195,7 @@ class Merge:
         if problems:
             raise SnapshotDamaged(self.previous.parent, problems)
 
-    def _all_tables(self, commit: Commit) -> dict[str, int]:
+    def _all_tables(self, commit: Commit, only: set[str] | None) -> dict[str, int]:
         con, ok, attempted = self.con, commit.ok_units, commit.attempted_units
         for name, table in TABLES.items():
             con.register(f"empty_{name}", table.schema.empty_table())
@@ -163,6 +210,8 @@ class Merge:
         con.register("listing", conform("evaluations", commit.listing or empty))
         rows = {}
         for name, table in TABLES.items():
+            if only is not None and name not in only:
+                continue
             if table.panel is not None:
                 self._check_orphans(table)
             if table.panel is None or name == "evaluations":
@@ -172,10 +221,15 @@ class Merge:
                 if carried is not None:
                     rows[name] = carried
                     continue
+            if (ready := self._premerged(table, commit)) is not None:
+                rows[name] = ready
+                continue
             keys = f"select distinct {_cols(table.unit)} from ok_units " \
                    f"where panel = '{table.panel}'"
             rows[name] = self._write(table, partial(self._merged, table, keys,
                                                     self._staged(name)))
+        if only is not None:
+            return rows
         status_keys = "select distinct eval_id, panel, params from attempted_units"
         rows["panel_status"] = self._write(TABLES["panel_status"], partial(
             self._merged, TABLES["panel_status"], status_keys, self._given("new_panel_status"),
@@ -186,6 +240,30 @@ class Merge:
         rows["evaluations"] = self._write(TABLES["evaluations"], partial(
             self._evaluations, commit.listing is not None, commit.listed_workspaces))
         return {name: rows[name] for name in TABLES}
+
+    def basis(self, table: Table, commit: Commit) -> Basis:
+        """What merging ``table`` for ``commit`` reads (see :class:`Basis`)."""
+        previous = self.previous / table.name / DATA_FILE if self.previous is not None else None
+        staged = [*staged_files(self.staged / table.name),
+                  *resumed_files(self.staged.parent, table.name)]
+        return Basis(
+            previous=None if previous is None else _state(previous),
+            published=json.dumps(self.published.get(table.name), sort_keys=True, default=str),
+            skipped=table.name in self.skip,
+            ok_units=frozenset(u for u in commit.ok_units if u.panel == table.panel),
+            resumed_units=frozenset(u for u in commit.resumed_units if u.panel == table.panel),
+            staged=tuple(_state(p) for p in staged))
+
+    def _premerged(self, table: Table, commit: Commit) -> int | None:
+        """Move a premerged file into place when it was merged from this very basis."""
+        ready = self.premerged.get(table.name)
+        if ready is None or ready.basis != self.basis(table, commit):
+            return None
+        target = self.tables / table.name / DATA_FILE
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(ready.path, target)
+        self.used_premerged.append(table.name)
+        return ready.rows
 
     def _carry_over(self, table: Table) -> int | None:
         """A table the run did not touch keeps its previous file: copied, not rewritten.

@@ -58,7 +58,7 @@ from etl.errors import PublishError
 from etl.store import layout
 from etl.store.commit import Commit
 from etl.store.layout import DB, LINK
-from etl.store.merge import Merge, SnapshotDamaged
+from etl.store.merge import Merge, Premerged, SnapshotDamaged
 from etl.store.repair import (  # re-exported: callers use publish.X
     _staged_archive,
     prepare,
@@ -106,6 +106,7 @@ __all__ = [  # Commit and RunLock live in their own modules; callers take them f
     "dataset_workspaces",
     "find_current",
     "manifest_or_none",
+    "merge_inputs",
     "prepare",
     "publish",
     "read_current",
@@ -125,8 +126,21 @@ Note = Callable[[str], None]
 # --------------------------------------------------------------------------- publishing
 
 
+def merge_inputs(out: Path, *, full_refresh: bool = False
+                 ) -> tuple[Path | None, dict[str, Any], dict[str, str]]:
+    """What a merge into ``out`` starts from: the current snapshot (None: none yet), what its
+    manifest says each file is, and (with ``full_refresh``) its damaged tables to leave out."""
+    previous = current_snapshot(out)
+    manifest = manifest_or_none(previous) or {}
+    # What the previous snapshot holds: its files (with checksums from 0.3 on) or its tables.
+    published = _mapping(manifest.get("files")) or {t: {} for t in _mapping(manifest.get("rows"))}
+    skip = damaged_tables(previous) if full_refresh and previous is not None else {}
+    return previous, published, skip
+
+
 def publish(out: Path, commit: Commit, *, keep: int, views: Views, keep_days: float = 0.0,
-            full_refresh: bool = False, on_note: Note | None = None) -> Path:
+            full_refresh: bool = False, on_note: Note | None = None,
+            premerged: Mapping[str, Premerged] | None = None) -> Path:
     """Merge a run's staged rows into a new snapshot and switch to it; returns the snapshot.
 
     The merge itself is :class:`etl.store.merge.Merge`; the switch is the commit sequence of
@@ -134,6 +148,7 @@ def publish(out: Path, commit: Commit, *, keep: int, views: Views, keep_days: fl
     replaced less than ``keep_days`` days ago. With ``full_refresh`` the current snapshot's
     damaged files (:func:`damaged_tables`) are left out of the merge instead of failing it.
     ``on_note`` hears what publishing repaired on its way (a stray WAL moved aside).
+    ``premerged`` are tables merged while the crawl ran (:mod:`etl.store.premerge`).
     """
     crashpoints.reach("staged")
     out, staging, run_id = Path(out), Path(commit.staging), commit.run_id
@@ -142,20 +157,17 @@ def publish(out: Path, commit: Commit, *, keep: int, views: Views, keep_days: fl
         raise PublishError(f"run id {run_id!r} cannot name a snapshot folder")
     for repaired in restore_link(out):
         note(repaired)
-    previous = current_snapshot(out)
-    manifest = manifest_or_none(previous) or {}
-    # What the previous snapshot holds: its files (with checksums from 0.3 on) or its tables.
-    published = _mapping(manifest.get("files")) or {t: {} for t in _mapping(manifest.get("rows"))}
-    skip = damaged_tables(previous) if full_refresh and previous is not None else {}
+    previous, published, skip = merge_inputs(out, full_refresh=full_refresh)
     snapshot_id = _next_snapshot_id(out, run_id)
     snapshot = out / "snapshots" / snapshot_id
     next_db = out / f".{DB}.{snapshot_id}.tmp"
     merge = Merge(previous / LINK if previous is not None else None, snapshot / LINK, staging,
-                  published=published, skip=skip)
+                  published=published, skip=skip, premerged=premerged)
     try:
         rows = merge.run(commit)
         files = _digests(snapshot / LINK, merge.digests)
-        _write_manifest(snapshot, snapshot_id, run_id, staging.name, previous, rows, files)
+        _write_manifest(snapshot, snapshot_id, run_id, staging.name, previous, rows, files,
+                        premerged=merge.used_premerged)
         _seal(snapshot)
         crashpoints.reach("snapshot-written")
         views.build(next_db, snapshot / LINK)

@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -72,7 +72,8 @@ def _digests(tables: Path, known: Mapping[str, tuple[int, str]]) -> dict[str, di
 
 def _write_manifest(snapshot: Path, snapshot_id: str, run_id: str, staging: str | None,
                     previous: Path | None, rows: dict[str, int],
-                    files: dict[str, dict[str, Any]], *, rebuilt: bool = False) -> None:
+                    files: dict[str, dict[str, Any]], *, rebuilt: bool = False,
+                    premerged: Sequence[str] = ()) -> None:
     manifest: dict[str, Any] = {
         "snapshot": snapshot_id,
         "run_id": run_id,
@@ -85,6 +86,8 @@ def _write_manifest(snapshot: Path, snapshot_id: str, run_id: str, staging: str 
     }
     if rebuilt:
         manifest["rebuilt_from_files"] = True
+    if premerged:  # merged while the crawl ran (etl.store.premerge): for the curious operator
+        manifest["premerged"] = sorted(premerged)
     tmp = snapshot / f".{MANIFEST}.tmp"
     tmp.unlink(missing_ok=True)
     tmp.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")

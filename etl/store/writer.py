@@ -254,6 +254,16 @@ class StagingWriter(Closing):
             parts.completed = []
         return done  # closed behind the writes: queue what names them after (see behind)
 
+    def finish(self, tables: list[str]) -> None:
+        """Write ``tables``' buffered rows and close their parts whole (behind the writes):
+        no more rows will come for them. They are reported at the next checkpoint."""
+        if self._closed:
+            return
+        for name in tables:
+            if (parts := self._tables.get(name)) is not None:
+                parts.flush()
+                parts.close_file()
+
     def close(self) -> None:
         """Flush every buffer and close every file; safe to call twice."""
         if self._closed:

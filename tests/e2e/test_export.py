@@ -57,6 +57,21 @@ def test_tables_match_the_simulated_workspace(tmp_path: Path) -> None:
     assert names == {c for e in evals.values() for c in e.classes}
 
 
+def test_tables_are_merged_while_the_crawl_runs_and_none_when_nothing_changed(
+        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with simulator(seed=5, evals=12) as sim:
+        export(sim, out)
+        first = publish.read_manifest(publish.current_snapshot(out))
+        export(sim, out)
+        second = publish.read_manifest(publish.current_snapshot(out))
+    # Every panel's tables but evaluations (which waits for split_metrics) and compare's.
+    assert {"image_predictions", "image_confusion", "class_metrics", "split_metrics",
+            "confusion_matrix", "vector_clusters"} <= set(first["premerged"])
+    assert "evaluations" not in first["premerged"]
+    assert "premerged" not in second  # an incremental run that fetched nothing copies them
+
+
 def test_second_run_is_incremental_and_changes_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out"
     with simulator(seed=4, evals=20) as sim:

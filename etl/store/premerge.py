@@ -1,0 +1,132 @@
+"""Merging a panel's tables while the crawl still runs, once every unit of the panel is done.
+
+The image-predictions units are crawled first and end at about half the crawl; their two
+tables hold nine rows in ten of a run. Merging them at publish time kept the second core idle
+during the crawl and the network idle during the merge. So as soon as every unit of a panel
+has its outcome, the sink hands the panel here, and one thread merges its tables (DuckDB and
+the Parquet writer run without the GIL) into ``staging/<run>/premerged/``, beside the crawl.
+
+Nothing here is published. The publish uses a premerged file only when the
+:class:`~etl.store.merge.Basis` it was merged from is the one the publish itself would merge
+from (:meth:`etl.store.merge.Merge.basis`: the same previous file, ok units and staged
+files); any other premerged file, and any premerge that failed, is ignored and the table
+merged at publish as before, where its error (a full disk, a damaged snapshot) is reported
+as it always was. Atomic publish is untouched: the premerged files are staging, like the
+staged parts, and a run that stops before publishing leaves them to be deleted with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
+from pathlib import Path
+from typing import Self
+
+import duckdb
+
+from etl.panels import PanelRequest
+from etl.schemas import TABLES
+from etl.store.commit import Commit
+from etl.store.layout import DATA_FILE
+from etl.store.merge import Merge, Premerged
+
+log = logging.getLogger(__name__)
+
+FOLDER = "premerged"
+SPILL = "premerge-tmp"
+
+
+def panel_tables(panel: str) -> list[str]:
+    """The tables a premerge of ``panel`` writes (``evaluations`` waits for the others)."""
+    return [name for name, table in TABLES.items()
+            if table.panel == panel and name != "evaluations"]
+
+
+class Premerge:
+    """One thread merging panels' tables ahead of the publish; a context manager that stops
+    it (interrupting a merge under way) when the run leaves it."""
+
+    def __init__(self, previous: Path | None, staging: Path, *,
+                 published: Mapping[str, Mapping[str, object]] | None = None,
+                 skip: Iterable[str] = ()) -> None:
+        self.previous, self.staging = previous, Path(staging)
+        self.published, self.skip = dict(published or {}), frozenset(skip)
+        self._pool: ThreadPoolExecutor | None = ThreadPoolExecutor(
+            1, thread_name_prefix="evals-etl-premerge")
+        self._jobs: list[Future[dict[str, Premerged]]] = []
+        self._lock = threading.Lock()
+        self._merge: Merge | None = None  # the one under way, for stop() to interrupt
+
+    def panel(self, panel: str, ok: Iterable[PanelRequest],
+              attempted: Iterable[PanelRequest]) -> None:
+        """Merge ``panel``'s tables from its ``ok`` units (all recorded: ``attempted``).
+
+        Safe from any thread (the write-behind thread calls it, once the panel's staged
+        files are closed); a no-op once stopped.
+        """
+        tables = panel_tables(panel)
+        ok, attempted = tuple(ok), tuple(attempted)
+        if not tables or not ok:
+            return  # nothing fetched: the publish carries the previous file over
+        with self._lock:
+            if self._pool is not None:
+                self._jobs.append(self._pool.submit(self._run, tables, ok, attempted))
+
+    def _run(self, tables: list[str], ok: tuple[PanelRequest, ...],
+             attempted: tuple[PanelRequest, ...]) -> dict[str, Premerged]:
+        commit = Commit(run_id="premerge", staging=self.staging, ok_units=ok,
+                        attempted_units=attempted, panel_status=TABLES["panel_status"]
+                        .schema.empty_table(), run_row=TABLES["runs"].schema.empty_table(),
+                        listing=None)
+        folder = self.staging / FOLDER
+        merge = Merge(self.previous, folder, self.staging, published=self.published,
+                      skip=self.skip, spill=SPILL)
+        # Taken before the merge reads them: a file changed meanwhile then fails the check.
+        bases = {name: merge.basis(TABLES[name], commit) for name in tables}
+        with self._lock:
+            if self._pool is None:
+                return {}
+            self._merge = merge
+        try:
+            rows = merge.run(commit, only=tables)
+        finally:
+            with self._lock:
+                self._merge = None
+        return {name: Premerged(name, folder / name / DATA_FILE, count, bases[name])
+                for name, count in rows.items()}
+
+    def results(self) -> dict[str, Premerged]:
+        """Wait for every premerge asked for; the tables that were merged.
+
+        A premerge that failed is left out (logged): the publish merges that table itself
+        and reports what stops it.
+        """
+        with self._lock:
+            jobs, self._jobs = self._jobs, []
+        done: dict[str, Premerged] = {}
+        for job in jobs:
+            try:
+                done.update(job.result())
+            except Exception as exc:  # noqa: BLE001 - the publish redoes it, and reports it
+                log.debug("premerge failed, the publish merges it: %s", exc)
+        return done
+
+    def stop(self) -> None:
+        """Interrupt the merge under way, drop those queued, and wait for the thread."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+            con = getattr(self._merge, "con", None)
+            if con is not None:
+                with suppress(duckdb.Error):  # closed already: nothing to interrupt
+                    con.interrupt()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
