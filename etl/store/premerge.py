@@ -98,14 +98,18 @@ class Premerge:
         return {name: Premerged(name, folder / name / DATA_FILE, count, bases[name])
                 for name, count in rows.items()}
 
-    def results(self) -> dict[str, Premerged]:
-        """Wait for every premerge asked for; the tables that were merged.
+    def results(self, *, queued: bool = False) -> dict[str, Premerged]:
+        """The tables premerged: those done, and the one under way once it is.
 
-        A premerge that failed is left out (logged): the publish merges that table itself
-        and reports what stops it.
+        The panels still queued are dropped (unless ``queued``): the crawl is over, and the
+        publish merges them faster on its own (no crawl to share the interpreter with, one
+        connection for all). A premerge that failed is left out too (logged): the publish
+        merges that table itself and reports what stops it.
         """
         with self._lock:
-            jobs, self._jobs = self._jobs, []
+            # All at once, before waiting: the thread would start the next one meanwhile.
+            jobs = [job for job in self._jobs if queued or not job.cancel()]
+            self._jobs = []
         done: dict[str, Premerged] = {}
         for job in jobs:
             try:

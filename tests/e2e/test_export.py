@@ -57,19 +57,22 @@ def test_tables_match_the_simulated_workspace(tmp_path: Path) -> None:
     assert names == {c for e in evals.values() for c in e.classes}
 
 
-def test_tables_are_merged_while_the_crawl_runs_and_none_when_nothing_changed(
-        tmp_path: Path) -> None:
+def test_the_image_tables_are_merged_while_the_crawl_runs(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    with simulator(seed=5, evals=12) as sim:
-        export(sim, out)
+    # Two requests in flight, 10 ms each: the image units go first and the ~170 units after
+    # them take about a second, far longer than merging the image tables.
+    with simulator(seed=5, evals=12, latency_ms=10) as sim:
+        export(sim, out, concurrency=2)
         first = publish.read_manifest(publish.current_snapshot(out))
+        full = dataset(out)
         export(sim, out)
         second = publish.read_manifest(publish.current_snapshot(out))
-    # Every panel's tables but evaluations (which waits for split_metrics) and compare's.
-    assert {"image_predictions", "image_confusion", "class_metrics", "split_metrics",
-            "confusion_matrix", "vector_clusters"} <= set(first["premerged"])
-    assert "evaluations" not in first["premerged"]
-    assert "premerged" not in second  # an incremental run that fetched nothing copies them
+        export(sim, out / "again", concurrency=2, full_refresh=True)
+    assert {"image_predictions", "image_confusion"} <= set(first["premerged"])
+    assert "evaluations" not in first["premerged"]  # it waits for the merged split_metrics
+    assert "premerged" not in second  # an incremental run that fetched none copies them
+    assert content(out, "image_predictions") == content(out / "again", "image_predictions")
+    assert dataset(out) == full
 
 
 def test_second_run_is_incremental_and_changes_nothing(tmp_path: Path) -> None:

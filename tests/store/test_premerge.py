@@ -22,7 +22,7 @@ from etl.normalize import listing_batch
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
 from etl.store import publish
-from etl.store.merge import Merge
+from etl.store.merge import Merge, Premerged
 from etl.store.premerge import Premerge, panel_tables
 
 from .storage_scenario import (
@@ -55,6 +55,12 @@ def _premerge(out: Path, staging: Path, panels: list[str]) -> Premerge:
     return merge
 
 
+def _merged(out: Path, panels: list[str]) -> dict[str, Premerged]:
+    """What a premerge of ``panels``, one after the other, hands the publish."""
+    with _premerge(out, out / "staging" / "r2", panels) as merge:
+        return merge.results(queued=True)
+
+
 def _publish_run2(out: Path, premerged: dict | None = None) -> Path:
     staging = out / "staging" / "r2"
     listing = pa.Table.from_batches([listing_batch(RUN2_LISTINGS, WS, "r2", T0)])
@@ -75,8 +81,7 @@ def test_premerged_tables_are_published_as_they_were_merged(tmp_path: Path) -> N
     plain, early = _two_folders(tmp_path)
     _publish_run2(plain)
     panels = [IMAGES, "confusion-matrix", "map-results"]
-    with _premerge(early, early / "staging" / "r2", panels) as merge:
-        ready = merge.results()
+    ready = _merged(early, panels)
     tables = {t for p in panels for t in panel_tables(p)}
     assert set(ready) == tables
     inodes = {name: p.path.stat().st_ino for name, p in ready.items()}
@@ -92,8 +97,8 @@ def test_a_table_staged_again_after_its_premerge_is_merged_at_publish(tmp_path: 
     plain, early = _two_folders(tmp_path)
     late = PanelRequest("e3", IMAGES, "all", 90)
     ok = [*RUN2_OK, late]
-    with _premerge(early, early / "staging" / "r2", [IMAGES]) as merge:
-        ready = merge.results()
+    ready = _merged(early, [IMAGES])
+    assert set(ready) == set(panel_tables(IMAGES))
     for out in (plain, early):  # a unit of the panel staged after the premerge
         for table, rows in unit_rows(late, "r2").items():
             pq.write_table(pa.Table.from_pylist(rows, schema=TABLES[table].schema),
@@ -117,8 +122,7 @@ def test_a_premerge_that_fails_leaves_the_table_and_its_error_to_the_publish(
     for out in (plain, early):
         part = out / "staging" / "r2" / "tables" / "image_predictions" / "part-00000.parquet"
         part.write_bytes(b"not parquet")
-    with _premerge(early, early / "staging" / "r2", [IMAGES]) as merge:
-        assert merge.results() == {}
+    assert _merged(early, [IMAGES]) == {}
     errors = []
     for out, premerged in ((plain, None), (early, {})):
         with pytest.raises(PublishError) as caught:
@@ -129,8 +133,7 @@ def test_a_premerge_that_fails_leaves_the_table_and_its_error_to_the_publish(
 
 def test_nothing_is_premerged_for_a_panel_without_an_ok_unit(tmp_path: Path) -> None:
     _, early = _two_folders(tmp_path)
-    with _premerge(early, early / "staging" / "r2", ["compare", "get"]) as merge:
-        assert merge.results() == {}  # compare: no unit ok; get: evaluations waits
+    assert _merged(early, ["compare", "get"]) == {}  # compare: no unit ok; get: evaluations waits
 
 
 def test_stop_interrupts_the_merge_under_way_and_drops_the_queued_ones(
@@ -151,3 +154,21 @@ def test_stop_interrupts_the_merge_under_way_and_drops_the_queued_ones(
     assert not [t for t in threading.enumerate() if t.name.startswith("evals-etl-premerge")]
     merge.panel("map-results", [u for u in RUN2_OK if u.panel == "map-results"], [])
     assert set(merge.results()) <= set(panel_tables(IMAGES))  # the queued ones never ran
+
+
+def test_the_publish_waits_for_the_premerge_under_way_and_drops_the_queued_ones(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, early = _two_folders(tmp_path)
+    started = threading.Event()
+    real = Merge.run
+
+    def slow(self: Merge, *args: object, **kwargs: object) -> dict[str, int]:
+        started.set()
+        time.sleep(0.3)  # results() is asked while this one runs, the others queued
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Merge, "run", slow)
+    with _premerge(early, early / "staging" / "r2", [IMAGES, "confusion-matrix",
+                                                      "map-results"]) as merge:
+        assert started.wait(5)
+        assert set(merge.results()) == set(panel_tables(IMAGES))
