@@ -140,12 +140,14 @@ class Merge:
     def __init__(self, previous: Path | None, tables: Path, staging: Path, *,
                  published: Mapping[str, Mapping[str, object]] | None = None,
                  skip: Iterable[str] = (), spill: str = "merge-tmp",
-                 premerged: Mapping[str, Premerged] | None = None) -> None:
+                 premerged: Mapping[str, Premerged] | None = None,
+                 memory: str = MERGE_MEMORY) -> None:
         self.previous = previous
         self.tables = tables
         self.staged = staging / "tables"
         self.spill = staging / spill
         self.premerged = dict(premerged or {})
+        self.memory = memory  # DuckDB's memory limit: past it the sort spills to ``spill``
         self.used_premerged: list[str] = []  # the tables whose premerged file was used
         # What the previous manifest says each file is ({"bytes", "sha256"}; older: nothing),
         # and the previous tables not to read at all (damaged, with --full-refresh).
@@ -164,7 +166,7 @@ class Merge:
         try:
             # One thread: the sorts of the big tables then hold one set of buffers, not two
             # (measured: -25 MB peak on a 200,000-image eval, no slower on two cores).
-            with duckdb.connect(config={"memory_limit": MERGE_MEMORY, "threads": 1,
+            with duckdb.connect(config={"memory_limit": self.memory, "threads": 1,
                                         "temp_directory": str(spill)}) as con:
                 con.execute("set TimeZone = 'UTC'")
                 self.con = con
