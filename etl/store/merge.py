@@ -118,12 +118,16 @@ class Basis:
 
 @dataclass(frozen=True)
 class Premerged:
-    """A table merged ahead of the publish, from ``basis``, into ``path`` (``rows`` rows)."""
+    """A table merged ahead of the publish, from ``basis``, into ``path`` (``rows`` rows).
+
+    ``checked``: the recorded units its staged rows were found to belong to (the orphan check).
+    """
 
     table: str
     path: Path
     rows: int
     basis: Basis
+    checked: frozenset[PanelRequest] = frozenset()
 
 
 class Merge:
@@ -214,7 +218,7 @@ class Merge:
         for name, table in TABLES.items():
             if only is not None and name not in only:
                 continue
-            if table.panel is not None:
+            if table.panel is not None and not self._checked_early(table, commit):
                 self._check_orphans(table)
             if table.panel is None or name == "evaluations":
                 continue  # below: they need the other tables, or given rows
@@ -255,6 +259,16 @@ class Merge:
             ok_units=frozenset(u for u in commit.ok_units if u.panel == table.panel),
             resumed_units=frozenset(u for u in commit.resumed_units if u.panel == table.panel),
             staged=tuple(_state(p) for p in staged))
+
+    def _checked_early(self, table: Table, commit: Commit) -> bool:
+        """The premerge ran the orphan check on these very files, against no unit the publish
+        does not record: it would pass here too."""
+        ready = self.premerged.get(table.name)
+        if ready is None or ready.basis != self.basis(table, commit):
+            return False
+        recorded = {u for u in (*commit.attempted_units, *commit.ok_units)
+                    if u.panel == table.panel}
+        return ready.checked <= recorded
 
     def _premerged(self, table: Table, commit: Commit) -> int | None:
         """Move a premerged file into place when it was merged from this very basis."""

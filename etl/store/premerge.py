@@ -98,7 +98,8 @@ class Premerge:
         finally:
             with self._lock:
                 self._merge = None
-        return {name: Premerged(name, folder / name / DATA_FILE, count, bases[name])
+        checked = frozenset((*attempted, *ok))  # what the merge's orphan check accepted
+        return {name: Premerged(name, folder / name / DATA_FILE, count, bases[name], checked)
                 for name, count in rows.items()}
 
     def results(self, *, queued: bool = False) -> dict[str, Premerged]:

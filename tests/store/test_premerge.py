@@ -172,3 +172,18 @@ def test_the_publish_waits_for_the_premerge_under_way_and_drops_the_queued_ones(
                                                       "map-results"]) as merge:
         assert started.wait(5)
         assert set(merge.results()) == set(panel_tables(IMAGES))
+
+
+def test_the_orphan_check_runs_again_when_the_publish_records_fewer_units(
+        tmp_path: Path) -> None:
+    plain, early = _two_folders(tmp_path)
+    ready = _merged(early, [IMAGES])  # it recorded the failed unit whose first page is staged
+    listing = pa.Table.from_batches([listing_batch(RUN2_LISTINGS, WS, "r2", T0)])
+    errors = []
+    for out, premerged in ((plain, None), (early, ready)):
+        commit = publish.Commit("r2", out / "staging" / "r2", tuple(RUN2_OK), tuple(RUN2_OK),
+                                status_table(RUN2_OK, [], "r2"), run_row("r2"), listing)
+        with pytest.raises(PublishError, match="match no image-predictions unit") as caught:
+            publish.publish(out, commit, keep=3, views=views, premerged=premerged)
+        errors.append(str(caught.value))
+    assert errors[0] == errors[1]
