@@ -57,6 +57,29 @@ def conform(table: str, data: pa.RecordBatch | pa.Table) -> pa.Table:
         raise PublishError(f"table {table!r}: batch does not fit the schema: {exc}") from exc
 
 
+class _PartFile:
+    """A part file that the write-behind thread creates at its first write.
+
+    A checkpoint starts a new part for every table; creating the file (and its folder) there
+    kept the loop in file-system calls, which wait on whatever else the disk is doing. Only
+    the thread touches the writer: it is created, written and closed in submission order.
+    """
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path, self.schema = path, schema
+        self._writer: pq.ParquetWriter | None = None
+
+    def write_table(self, table: pa.Table, row_group_size: int) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._writer = pq.ParquetWriter(self.path, self.schema, compression=COMPRESSION)
+        self._writer.write_table(table, row_group_size=row_group_size)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
 class _TableParts:
     """The open part file of one table, and the rows buffered for its next row group."""
 
@@ -68,7 +91,7 @@ class _TableParts:
         self.rows_per_file = rows_per_file
         self.parts = 0
         self.rows_in_part = 0
-        self.writer: pq.ParquetWriter | None = None
+        self.writer: _PartFile | None = None
         self.buffer: list[pa.Table] = []
         self.buffered_rows = 0
         self.buffered_bytes = 0
@@ -99,9 +122,8 @@ class _TableParts:
 
     def _roll(self) -> None:
         self.close_file()
-        self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"part-{self.parts:05d}.parquet"
-        self.writer = pq.ParquetWriter(path, TABLES[self.table].schema, compression=COMPRESSION)
+        self.writer = _PartFile(path, TABLES[self.table].schema)
         self.parts += 1
         self.rows_in_part = 0
 
