@@ -7,7 +7,7 @@ when it is one of its own, judged by name *and* shape, never by where it sits:
 
 * ``staging/<run id>`` and ``staging/replay-<run id>`` (run ids are ``YYYYMMDDTHHMMSSZ-xxxxxx``),
   or a staging folder whose every file is one a run stages (``tables/<t>/part-*.parquet``,
-  ``archive/part-*.parquet``, ``journal.jsonl``, …);
+  ``archive/part-*.parquet``, ``journal.jsonl``, ``premerged/<t>/data.parquet``, …);
 * ``snapshots/<seq:06d>-<run id>`` holding only ``manifest.json`` and ``tables/<t>/data.parquet``;
 * ``runs/<run id>`` (or the run of a snapshot being pruned) holding only its archive;
 * the temp files of a publish at the top (``.evals.duckdb.<id>.tmp``, ``.tables.<id>.tmp``, …).
@@ -92,11 +92,16 @@ def foreign_entry(folder: Path, shape: Shape) -> str | None:
 def staging_shape(parts: tuple[str, ...], is_dir: bool) -> bool:
     """What a run writes in its staging folder (writer, archive, journal, merge spill)."""
     head = parts[0]
-    if head == "merge-tmp":
+    if head in ("merge-tmp", "premerge-tmp"):
         return True  # DuckDB's spill files, named by DuckDB
     if len(parts) == 1:
-        return (head in ("tables", "archive", "resumed") and is_dir) or (
+        return (head in ("tables", "archive", "resumed", "premerged") and is_dir) or (
             head in ("archive.parquet", "journal.jsonl") and not is_dir)
+    if head == "premerged":  # tables merged while the crawl ran (store.premerge)
+        if _TABLE.match(parts[1]) is None:
+            return False
+        return (len(parts) == 2 and is_dir) or (
+            len(parts) == 3 and not is_dir and parts[2] == DATA_FILE)
     if head == "archive":
         return len(parts) == 2 and not is_dir and _PART.match(parts[1]) is not None
     if head == "resumed":

@@ -21,7 +21,7 @@ from etl.errors import PublishError
 from etl.normalize import listing_batch
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
-from etl.store import publish
+from etl.store import layout, publish
 from etl.store.merge import Merge, Premerged
 from etl.store.premerge import Premerge, panel_tables
 
@@ -187,3 +187,14 @@ def test_the_orphan_check_runs_again_when_the_publish_records_fewer_units(
             publish.publish(out, commit, keep=3, views=views, premerged=premerged)
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
+
+
+def test_a_staging_folder_with_premerged_files_is_still_evals_etls_own(tmp_path: Path) -> None:
+    staging = tmp_path / "staging" / "r2"  # not a run id: judged by its shape alone
+    for name in ("premerged/image_predictions/data.parquet", "premerge-tmp/duckdb_temp_1.tmp",
+                 "tables/image_predictions/part-00000.parquet", "journal.jsonl"):
+        (staging / name).parent.mkdir(parents=True, exist_ok=True)
+        (staging / name).write_bytes(b"")
+    assert layout.own_staging(staging)
+    (staging / "premerged" / "image_predictions" / "notes.txt").write_text("mine")
+    assert not layout.own_staging(staging)
