@@ -12,7 +12,7 @@ from etl.config import CrawlConfig
 from etl.crawl.plan import units_for
 from etl.errors import AuthError, LockHeldError
 from etl.simulator.truth import comparisons
-from etl.store import publish
+from etl.store import premerge, publish
 from tests.support.runs import content, dataset, export, simulator, table
 
 
@@ -57,7 +57,9 @@ def test_tables_match_the_simulated_workspace(tmp_path: Path) -> None:
     assert names == {c for e in evals.values() for c in e.classes}
 
 
-def test_the_image_tables_are_merged_while_the_crawl_runs(tmp_path: Path) -> None:
+def test_the_image_tables_are_merged_while_the_crawl_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(premerge, "MIN_BYTES", 0)  # this workspace's tables are a few kB
     out = tmp_path / "out"
     # Two requests in flight, 10 ms each: the image units go first and the ~170 units after
     # them take about a second, far longer than merging the image tables.

@@ -43,10 +43,10 @@ from .storage_scenario import (
 IMAGES = "image-predictions"
 
 
-def _premerge(out: Path, staging: Path, panels: list[str]) -> Premerge:
+def _premerge(out: Path, staging: Path, panels: list[str], *, min_bytes: int = 0) -> Premerge:
     previous, published, skip = publish.merge_inputs(out)
     merge = Premerge(previous / publish.LINK if previous is not None else None, staging,
-                     published=published, skip=skip)
+                     published=published, skip=skip, min_bytes=min_bytes)
     ok = [*RUN2_OK]
     attempted = [*RUN2_OK, *RUN2_FAILED]
     for panel in panels:
@@ -198,3 +198,12 @@ def test_a_staging_folder_with_premerged_files_is_still_evals_etls_own(tmp_path:
     assert layout.own_staging(staging)
     (staging / "premerged" / "image_predictions" / "notes.txt").write_text("mine")
     assert not layout.own_staging(staging)
+
+
+def test_a_panel_staged_smaller_than_the_floor_is_left_to_the_publish(tmp_path: Path) -> None:
+    _, early = _two_folders(tmp_path)
+    staged = sum(p.stat().st_size for t in panel_tables(IMAGES)
+                 for p in (early / "staging" / "r2" / "tables" / t).glob("*.parquet"))
+    for floor, expected in ((staged + 1, set()), (staged, set(panel_tables(IMAGES)))):
+        with _premerge(early, early / "staging" / "r2", [IMAGES], min_bytes=floor) as merge:
+            assert set(merge.results(queued=True)) == expected
