@@ -124,11 +124,11 @@ class _Engine:
         units = [u for u in units if not self._reuse(u, reuse.get(key(u)))]
         self._queue.extend(units)
         self._left.update(u.panel for u in units)
-        for panel in PANELS:
-            if not self._left[panel]:
-                self.sink.panel_done(panel)  # nothing to fetch: done already
         self._tick()
         try:
+            for panel in PANELS:
+                if not self._left[panel]:
+                    self.sink.panel_done(panel)  # nothing to fetch: done already
             async with task_group() as tg:
                 for _ in range(min(self.config.crawl.concurrency, len(units))):
                     tg.start_soon(self._worker, tg)

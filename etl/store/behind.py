@@ -5,7 +5,8 @@ a thread lets the second core do it while the event loop goes on reading and nor
 the next responses. Writes run in the order they were handed over; the data waiting is at
 most :data:`QUEUED_BYTES`, so memory stays bounded (past it, the caller waits). The first write
 that fails is raised by the next call to :meth:`WriteBehind.submit` or :meth:`drain`: a
-full disk stops the run one write later than it would inline, never not at all.
+full disk stops the run one write later than it would inline, never not at all. Nothing
+submitted after a failed write runs.
 
 What must follow a write is queued after it rather than waited for: a part is renamed into
 place, and the checkpoint journal names it, only once the close before it has run. So the
@@ -32,6 +33,7 @@ class WriteBehind:
             else None
         self._pending: deque[tuple[Future[Any], int]] = deque()
         self._queued = 0
+        self._broken = False  # read and written on the thread only
 
     def submit(self, write: Callable[..., Any], *args: Any, size: int = 0,
                **kwargs: Any) -> None:
@@ -44,8 +46,20 @@ class WriteBehind:
             return
         while self._pending and (self._pending[0][0].done() or self._queued > QUEUED_BYTES):
             self._wait_oldest()  # raises a failed write's error, in order
-        self._pending.append((self._pool.submit(write, *args, **kwargs), size))
+        self._pending.append((self._pool.submit(self._run, write, *args, **kwargs), size))
         self._queued += size
+
+    def _run(self, write: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """On the thread: ``write``, unless one before it failed. What follows a failed write
+        (the close of its file, the journal line naming it) must not happen: the run stops
+        with that failure, and a journal must never name a file that is not whole."""
+        if self._broken:
+            return None
+        try:
+            return write(*args, **kwargs)
+        except BaseException:
+            self._broken = True
+            raise
 
     def drain(self) -> None:
         """Wait until everything submitted has run; raise the first that failed."""

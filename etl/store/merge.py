@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -145,13 +146,19 @@ class Merge:
                  published: Mapping[str, Mapping[str, object]] | None = None,
                  skip: Iterable[str] = (), spill: str = "merge-tmp",
                  premerged: Mapping[str, Premerged] | None = None,
-                 memory: str = MERGE_MEMORY) -> None:
+                 memory: str = MERGE_MEMORY, cancelled: Callable[[], bool] | None = None,
+                 check_damage: bool = True) -> None:
         self.previous = previous
         self.tables = tables
         self.staged = staging / "tables"
         self.spill = staging / spill
         self.premerged = dict(premerged or {})
         self.memory = memory  # DuckDB's memory limit: past it the sort spills to ``spill``
+        # A premerge: stopped between batches when asked; its failure needs no diagnosis
+        # (the publish redoes the table and diagnoses there), and hashing the previous
+        # snapshot would make a stopping run wait for it.
+        self.cancelled = cancelled or (lambda: False)
+        self.check_damage = check_damage
         self.used_premerged: list[str] = []  # the tables whose premerged file was used
         # What the previous manifest says each file is ({"bytes", "sha256"}; older: nothing),
         # and the previous tables not to read at all (damaged, with --full-refresh).
@@ -176,13 +183,20 @@ class Merge:
                 self.con = con
                 return self._all_tables(commit, None if only is None else set(only))
         except (duckdb.Error, pa.ArrowException, ValueError) as exc:
-            damaged = self._unreadable_previous()
+            damaged = self._unreadable_previous() if self.check_damage else {}
             if damaged and self.previous is not None:
                 raise SnapshotDamaged(self.previous.parent, damaged) from exc
             raise PublishError(f"cannot merge into {self.tables.parent.name}: {exc}") from exc
         finally:
             shutil.rmtree(self.spill, ignore_errors=True)
             shutil.rmtree(spill, ignore_errors=True)
+
+    def interrupt(self) -> None:
+        """Stop the query under way, from another thread (nothing, when none is)."""
+        con = getattr(self, "con", None)
+        if con is not None:
+            with suppress(duckdb.Error):  # closed already: nothing to interrupt
+                con.interrupt()
 
     def _check_present(self) -> None:
         """Every file the previous manifest lists is there, and a file: a missing one would
@@ -260,20 +274,32 @@ class Merge:
             resumed_units=frozenset(u for u in commit.resumed_units if u.panel == table.panel),
             staged=tuple(_state(p) for p in staged))
 
+    def _usable(self, table: Table, commit: Commit) -> Premerged | None:
+        """The premerged file of ``table`` if it was merged from this very basis; one that
+        was not is deleted (it would hold a second copy of the table on the disk)."""
+        ready = self.premerged.get(table.name)
+        if ready is None:
+            return None
+        if ready.basis != self.basis(table, commit):
+            ready.path.unlink(missing_ok=True)
+            self.premerged.pop(table.name)
+            return None
+        return ready
+
     def _checked_early(self, table: Table, commit: Commit) -> bool:
         """The premerge ran the orphan check on these very files, against no unit the publish
         does not record: it would pass here too."""
-        ready = self.premerged.get(table.name)
-        if ready is None or ready.basis != self.basis(table, commit):
+        ready = self._usable(table, commit)
+        if ready is None:
             return False
         recorded = {u for u in (*commit.attempted_units, *commit.ok_units)
                     if u.panel == table.panel}
         return ready.checked <= recorded
 
     def _premerged(self, table: Table, commit: Commit) -> int | None:
-        """Move a premerged file into place when it was merged from this very basis."""
-        ready = self.premerged.get(table.name)
-        if ready is None or ready.basis != self.basis(table, commit):
+        """Move a premerged file into place (see :meth:`_usable`)."""
+        ready = self._usable(table, commit)
+        if ready is None:
             return None
         target = self.tables / table.name / DATA_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -493,6 +519,8 @@ class Merge:
         with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
             pending: list[pa.RecordBatch] = []
             for batch in self.con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
+                if self.cancelled():
+                    raise PublishError(f"merging {table.name} was stopped")
                 if neighbours.share_a_grain(batch):
                     return None  # the file is rewritten whole from the deduplicating query
                 pending.append(batch)

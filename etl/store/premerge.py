@@ -21,11 +21,8 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import suppress
 from pathlib import Path
 from typing import Self
-
-import duckdb
 
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
@@ -68,6 +65,7 @@ class Premerge:
         self._jobs: list[Future[dict[str, Premerged]]] = []
         self._lock = threading.Lock()
         self._merge: Merge | None = None  # the one under way, for stop() to interrupt
+        self._stopped = threading.Event()  # seen between batches, should the interrupt miss
 
     def panel(self, panel: str, ok: Iterable[PanelRequest],
               attempted: Iterable[PanelRequest]) -> None:
@@ -81,8 +79,12 @@ class Premerge:
         if not tables or not ok:
             return  # nothing fetched: the publish carries the previous file over
         floor = MIN_BYTES if self.min_bytes is None else self.min_bytes
-        if floor and self._staged_bytes(tables) < floor:
-            return  # merged in a blink at publish, in the one connection it opens anyway
+        try:
+            if floor and self._staged_bytes(tables) < floor:
+                return  # merged in a blink at publish, in the one connection it opens anyway
+        except OSError as exc:  # premerging is optional: the publish will say what is wrong
+            log.debug("premerge of %s skipped: %s", panel, exc)
+            return
         with self._lock:
             if self._pool is not None:
                 self._jobs.append(self._pool.submit(self._run, tables, ok, attempted))
@@ -100,7 +102,8 @@ class Premerge:
                         listing=None)
         folder = self.staging / FOLDER
         merge = Merge(self.previous, folder, self.staging, published=self.published,
-                      skip=self.skip, spill=SPILL, memory=MEMORY)
+                      skip=self.skip, spill=SPILL, memory=MEMORY,
+                      cancelled=self._stopped.is_set, check_damage=False)
         # Taken before the merge reads them: a file changed meanwhile then fails the check.
         bases = {name: merge.basis(TABLES[name], commit) for name in tables}
         with self._lock:
@@ -109,6 +112,10 @@ class Premerge:
             self._merge = merge
         try:
             rows = merge.run(commit, only=tables)
+        except BaseException:
+            for name in tables:  # a partial file would only take disk space from the publish
+                (folder / name / DATA_FILE).unlink(missing_ok=True)
+            raise
         finally:
             with self._lock:
                 self._merge = None
@@ -138,12 +145,11 @@ class Premerge:
 
     def stop(self) -> None:
         """Interrupt the merge under way, drop those queued, and wait for the thread."""
+        self._stopped.set()
         with self._lock:
             pool, self._pool = self._pool, None
-            con = getattr(self._merge, "con", None)
-            if con is not None:
-                with suppress(duckdb.Error):  # closed already: nothing to interrupt
-                    con.interrupt()
+            if self._merge is not None:
+                self._merge.interrupt()
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
 

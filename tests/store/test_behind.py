@@ -21,7 +21,7 @@ def test_writes_run_in_order_on_another_thread() -> None:
     assert {name for _, name in done} != {threading.current_thread().name}
 
 
-def test_a_failed_write_is_raised_by_the_next_call_and_later_ones_still_run() -> None:
+def test_a_failed_write_is_raised_by_the_next_call_and_nothing_after_it_runs() -> None:
     queue = WriteBehind()
     ran: list[str] = []
     release = threading.Event()
@@ -36,7 +36,7 @@ def test_a_failed_write_is_raised_by_the_next_call_and_later_ones_still_run() ->
     with pytest.raises(OSError, match="No space"):
         queue.drain()
     queue.close()
-    assert ran == ["after"]
+    assert ran == []  # e.g. the journal line naming the file that failed
 
 
 def test_submit_raises_a_failure_that_has_happened() -> None:
