@@ -68,10 +68,11 @@ class _GuardedUnit:
 class RunSink:
     """Normalized batches to the staging writer, bodies to the archive, outcomes journaled."""
 
-    def __init__(self, staging: Path, *, archive_parts: int = 0, crawls: int = 1,
-                 premerge: Premerge | None = None) -> None:
+    def __init__(self, staging: Path, *, archive_parts: int = 0, crawls: int = 1) -> None:
         self.staging = Path(staging)
-        self.premerge, self.crawls = premerge, crawls  # crawls: one per workspace
+        self.crawls = crawls  # one per workspace of the run
+        # Set by the run once it knows what the publish will merge from (None: no premerge).
+        self.premerge: Premerge | None = None
         self._panels_done: Counter[str] = Counter()
         # Parquet encoding and compression run on a thread of their own, off the event loop.
         self.behind = WriteBehind()

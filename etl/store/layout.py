@@ -30,6 +30,9 @@ LINK = "tables"
 MANIFEST = "manifest.json"
 MARKER = ".evals-etl.json"
 DATA_FILE = "data.parquet"
+# Inside a run's staging folder: DuckDB's spill folders (the publish's and the premerge's),
+# and the tables merged while the crawl ran (store.premerge).
+MERGE_SPILL, PREMERGE_SPILL, PREMERGED = "merge-tmp", "premerge-tmp", "premerged"
 FOLDERS = ("staging", "snapshots", "runs", "state")  # evals-etl's folders inside OUT
 
 RUN_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
@@ -92,12 +95,12 @@ def foreign_entry(folder: Path, shape: Shape) -> str | None:
 def staging_shape(parts: tuple[str, ...], is_dir: bool) -> bool:
     """What a run writes in its staging folder (writer, archive, journal, merge spill)."""
     head = parts[0]
-    if head in ("merge-tmp", "premerge-tmp"):
+    if head in (MERGE_SPILL, PREMERGE_SPILL):
         return True  # DuckDB's spill files, named by DuckDB
     if len(parts) == 1:
-        return (head in ("tables", "archive", "resumed", "premerged") and is_dir) or (
+        return (head in ("tables", "archive", "resumed", PREMERGED) and is_dir) or (
             head in ("archive.parquet", "journal.jsonl") and not is_dir)
-    if head == "premerged":  # tables merged while the crawl ran (store.premerge)
+    if head == PREMERGED:
         if _TABLE.match(parts[1]) is None:
             return False
         return (len(parts) == 2 and is_dir) or (

@@ -47,7 +47,7 @@ from etl.schemas import TABLES, Table
 from etl.store.commit import Commit
 from etl.store.files import file_digest, private_copy
 from etl.store.journal import resumed_files
-from etl.store.layout import DATA_FILE, LINK
+from etl.store.layout import DATA_FILE, LINK, MERGE_SPILL
 from etl.store.writer import conform, staged_files
 
 __all__ = ["DATA_FILE", "Basis", "Merge", "Premerged", "SnapshotDamaged", "file_digest",
@@ -144,7 +144,7 @@ class Merge:
 
     def __init__(self, previous: Path | None, tables: Path, staging: Path, *,
                  published: Mapping[str, Mapping[str, object]] | None = None,
-                 skip: Iterable[str] = (), spill: str = "merge-tmp",
+                 skip: Iterable[str] = (), spill: str = MERGE_SPILL,
                  premerged: Mapping[str, Premerged] | None = None,
                  memory: str = MERGE_MEMORY, cancelled: Callable[[], bool] | None = None,
                  check_damage: bool = True) -> None:
@@ -232,7 +232,8 @@ class Merge:
         for name, table in TABLES.items():
             if only is not None and name not in only:
                 continue
-            if table.panel is not None and not self._checked_early(table, commit):
+            ready = self._usable(table, commit) if table.panel is not None else None
+            if table.panel is not None and not self._checked_early(ready, table, commit):
                 self._check_orphans(table)
             if table.panel is None or name == "evaluations":
                 continue  # below: they need the other tables, or given rows
@@ -241,8 +242,8 @@ class Merge:
                 if carried is not None:
                     rows[name] = carried
                     continue
-            if (ready := self._premerged(table, commit)) is not None:
-                rows[name] = ready
+            if ready is not None:
+                rows[name] = self._move_into_place(ready)
                 continue
             keys = f"select distinct {_cols(table.unit)} from ok_units " \
                    f"where panel = '{table.panel}'"
@@ -286,25 +287,22 @@ class Merge:
             return None
         return ready
 
-    def _checked_early(self, table: Table, commit: Commit) -> bool:
-        """The premerge ran the orphan check on these very files, against no unit the publish
-        does not record: it would pass here too."""
-        ready = self._usable(table, commit)
+    @staticmethod
+    def _checked_early(ready: Premerged | None, table: Table, commit: Commit) -> bool:
+        """The premerge (``ready``, usable) ran the orphan check on these very files,
+        against no unit the publish does not record: it would pass here too."""
         if ready is None:
             return False
         recorded = {u for u in (*commit.attempted_units, *commit.ok_units)
                     if u.panel == table.panel}
         return ready.checked <= recorded
 
-    def _premerged(self, table: Table, commit: Commit) -> int | None:
-        """Move a premerged file into place (see :meth:`_usable`)."""
-        ready = self._usable(table, commit)
-        if ready is None:
-            return None
-        target = self.tables / table.name / DATA_FILE
+    def _move_into_place(self, ready: Premerged) -> int:
+        """A usable premerged file becomes the snapshot's; its row count."""
+        target = self.tables / ready.table / DATA_FILE
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(ready.path, target)
-        self.used_premerged.append(table.name)
+        self.used_premerged.append(ready.table)
         return ready.rows
 
     def _carry_over(self, table: Table) -> int | None:

@@ -27,14 +27,12 @@ from typing import Self
 from etl.panels import PanelRequest
 from etl.schemas import TABLES
 from etl.store.commit import Commit
-from etl.store.layout import DATA_FILE
+from etl.store.layout import DATA_FILE, PREMERGE_SPILL, PREMERGED
 from etl.store.merge import Merge, Premerged
 from etl.store.writer import staged_files
 
 log = logging.getLogger(__name__)
 
-FOLDER = "premerged"
-SPILL = "premerge-tmp"
 # A panel staged smaller than this is left to the publish: a merge of its own costs a
 # connection and a pass over the unit tables, which on a light workspace (every panel a
 # few MB) added 10% of CPU for nothing (measured: light compare, CPU per request 1.10x).
@@ -100,9 +98,9 @@ class Premerge:
                         attempted_units=attempted, panel_status=TABLES["panel_status"]
                         .schema.empty_table(), run_row=TABLES["runs"].schema.empty_table(),
                         listing=None)
-        folder = self.staging / FOLDER
+        folder = self.staging / PREMERGED
         merge = Merge(self.previous, folder, self.staging, published=self.published,
-                      skip=self.skip, spill=SPILL, memory=MEMORY,
+                      skip=self.skip, spill=PREMERGE_SPILL, memory=MEMORY,
                       cancelled=self._stopped.is_set, check_damage=False)
         # Taken before the merge reads them: a file changed meanwhile then fails the check.
         bases = {name: merge.basis(TABLES[name], commit) for name in tables}
