@@ -24,7 +24,7 @@ from etl.schemas import TABLES
 from etl.store.behind import INLINE, WriteBehind
 
 ROWS_PER_FILE = 1_000_000
-# Staging is read once, by the publish merge, which writes the big (122,880-row) row groups
+# Staging is read once, by the publish merge, which writes the big (65,536-row) row groups
 # of the published files; here a smaller group keeps a run's memory flat.
 ROW_GROUP_ROWS = 32_768
 BUFFER_BYTES = 8 * 1024 * 1024
