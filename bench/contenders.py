@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import STARTED_WITH
 from bench.sim_process import SimProcess
 
 CONCURRENCY = 32
@@ -121,7 +122,7 @@ CONTENDERS: dict[str, Contender] = {c.key: c for c in (
 
 
 def child_env(sim: SimProcess, contender: Contender) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
+    env = {k: v for k, v in STARTED_WITH.items()
            if not k.startswith(("ROBOFLOW_", "API_URL", "DLT_", "EXTRACT__", "SOURCES__"))}
     env["ROBOFLOW_API_KEY"] = sim.api_key
     env["PYTHONPATH"] = str(contender.root)

@@ -9,7 +9,6 @@ Prints medians and the ratio.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from bench import STARTED_WITH
 from etl.simulator import SimOptions, serve_in_thread
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,7 +53,7 @@ def _measure(trees: dict[str, Path], tmp: Path, repeats: int) -> int:
     options = replace(SimOptions(), seed=7, evals=60, images=(20, 60), running_rate=0.0,
                       failed_rate=0.0, missing_panel_rate=0.0)
     with serve_in_thread(options) as sim:
-        env = {**os.environ, "ROBOFLOW_API_KEY": options.api_key}
+        env = {**STARTED_WITH, "ROBOFLOW_API_KEY": options.api_key}
         env.pop("PYTHONPATH", None)
         export = [sys.executable, "-m", "etl", "export", "--workspace", options.workspace,
                   "--api-url", sim.url, "--log-format", "json"]

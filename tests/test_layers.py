@@ -87,7 +87,8 @@ LIBRARIES: dict[str, set[str]] = {  # I/O library -> the only modules that may i
     "urllib.request": {"pings.py"},  # a monitoring ping is one small POST, not the crawl
 }
 ENVIRONMENT_READERS = {"config.py", "crashpoints.py", "simulator/cli.py",
-                       "check/rules.py"}  # the webhook URL's variable, named by the rules file
+                       "check/rules.py",  # the webhook URL's variable, named by the rules file
+                       "__init__.py"}  # Arrow's allocator, chosen before pyarrow is imported
 
 
 def rel(path: Path) -> str:
