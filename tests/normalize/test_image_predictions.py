@@ -118,6 +118,31 @@ def test_the_same_pair_in_two_images_stays_two_rows() -> None:
                 "image_id", "count") == [("b", 2), ("a", 3)]
 
 
+BIG = 2**62  # past what the distinct-pair check packs into one key: Python decides there
+
+
+@pytest.mark.parametrize(("confusion", "expected"), [
+    ([[BIG, 1, 2], [1, BIG, 1]], [("a", BIG, 1, 2), ("a", 1, BIG, 1)]),
+    ([[BIG, 1, 2], [BIG, 1, 3]], [("a", BIG, 1, 5)]),
+    ([[2**21, 0, 1], [0, 2**21, 1], [2**21 - 1, 0, 1]],
+     [("a", 2**21, 0, 1), ("a", 0, 2**21, 1), ("a", 2**21 - 1, 0, 1)]),
+])
+def test_pairs_of_large_class_indices(confusion: list[list[int]],
+                                      expected: list[tuple[str, int, int, int]]) -> None:
+    body = page_body(image("a", confusion=confusion))
+    assert rows(run("image-predictions", body, "all")["image_confusion"],
+                "image_id", "actual_idx", "predicted_idx", "count") == expected
+
+
+def test_confusion_rows_follow_their_image_past_dropped_and_empty_ones() -> None:
+    body = page_body(image("a", confusion=[[0, 0, 1]]), image("b", confusion=[]),
+                     image("a", confusion=[[5, 5, 5]]), image("c"),
+                     image("d", confusion=[[1, 2, 3], [2, 1, 4]]))
+    assert rows(run("image-predictions", body, "all")["image_confusion"],
+                "image_id", "actual_idx", "predicted_idx", "count") == [
+        ("a", 0, 0, 1), ("d", 1, 2, 3), ("d", 2, 1, 4)]
+
+
 @pytest.mark.parametrize(("confusion", "field"), [
     ([[0, 1, -2]], "$.images[0].confusion[0][2]"),
     ([[0, 1, 2, 3]], "$.images[0].confusion[0]"),
