@@ -118,7 +118,7 @@ def test_the_same_pair_in_two_images_stays_two_rows() -> None:
                 "image_id", "count") == [("b", 2), ("a", 3)]
 
 
-BIG = 2**62  # past what the distinct-pair check packs into one key: Python decides there
+BIG = 2**62  # a class index far past any real class count: pairs must still be told apart
 
 
 @pytest.mark.parametrize(("confusion", "expected"), [
