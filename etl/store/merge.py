@@ -53,9 +53,10 @@ from etl.store.writer import conform, staged_files
 __all__ = ["DATA_FILE", "Basis", "Merge", "Premerged", "SnapshotDamaged", "file_digest",
            "private_copy"]
 
-# Each row group is buffered whole (DuckDB's batches, their cast, the encoded columns) before
-# it is written: 65,536 rows rather than DuckDB's 122,880 lowered the peak RSS of a
-# 200,000-image eval by about 30 MB (``bench.run scaling``), and still reads in few groups.
+# Rows per row group of the published files. Each group is held whole (DuckDB's batches, their
+# cast, the encoded columns) before it is written: 65,536 rows instead of the 122,880 used
+# before (DuckDB's own default) lowered the peak RSS of a 200,000-image eval by about 30 MB
+# (``bench.run scaling``), and a table still reads in few groups.
 ROW_GROUP_ROWS = 65_536
 MERGE_MEMORY = "128MB"  # DuckDB spills the sort to the staging folder beyond this (measured:
 # a 783,000-row image_predictions sort peaks 130 MB lower than at 256 MB, in the same time)
