@@ -29,6 +29,7 @@ from urllib.parse import quote
 import aiohttp
 import anyio
 import msgspec
+from aiohttp.helpers import get_env_proxy_for_url
 from yarl import URL
 
 from etl import __version__, redact
@@ -96,6 +97,21 @@ def segment(value: str) -> str:
     return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
+def env_proxy(url: URL) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...), if any.
+
+    Read once per session, not by aiohttp's ``trust_env``, which reads it again for every
+    request on a worker thread (getproxies() scans the whole environment, then .netrc is
+    opened), and which also takes ``~/.netrc`` credentials for the API host: aiohttp refuses
+    to combine those with our ``Authorization`` header, so every request of a user whose
+    .netrc names the host failed with a ValueError.
+    """
+    try:
+        return get_env_proxy_for_url(url)
+    except LookupError:  # no proxy for this URL's scheme, or NO_PROXY names its host
+        return None, None
+
+
 class _Retry(Exception):
     """One failed attempt, carried from the send to the loop that decides."""
 
@@ -117,6 +133,7 @@ class Http:
         cap = api.max_response_mb * 1024 * 1024
         self.limits = BodyLimits(max_body_bytes=cap, max_wire_bytes=cap)
         self.base = api.url.rstrip("/")
+        self._proxy, self._proxy_auth = env_proxy(URL(self.base))
         self.api = api
         self.crawl = crawl
         self.policy = RetryPolicy.of(crawl)
@@ -148,7 +165,7 @@ class Http:
             },
             raise_for_status=False,
             auto_decompress=False,  # inflated here, under a size cap: no gzip bomb gets through
-            trust_env=True,  # HTTPS_PROXY, NO_PROXY and friends, as every HTTP tool honours
+            trust_env=False,  # the proxy comes from env_proxy(), once
         )
         return self
 
@@ -211,7 +228,9 @@ class Http:
             counts.in_flight += 1
             counts.max_in_flight = max(counts.max_in_flight, counts.in_flight)
             try:
-                async with self._session.get(url, params=query, allow_redirects=False) as resp:
+                async with self._session.get(url, params=query, allow_redirects=False,
+                                             proxy=self._proxy,
+                                             proxy_auth=self._proxy_auth) as resp:
                     status, headers = resp.status, resp.headers
                     body = redact.body(await read_bounded(resp, self.limits, path, query))
             except aiohttp.ClientSSLError as exc:  # certificate errors included
@@ -281,13 +300,13 @@ async def post_json(url: str, payload: object, policy: RetryPolicy, *, timeout: 
     headers = {"Content-Type": "application/json", "User-Agent": f"evals-etl/{__version__}"}
     rng = rng or random.Random()
     spent = Attempts()
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout),
-                                     trust_env=True) as session:
+    proxy, proxy_auth = env_proxy(URL(url))
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as session:
         while True:
             spent = Attempts(spent.total + 1)
             try:
-                async with session.post(url, data=data, headers=headers,
-                                        allow_redirects=False) as resp:
+                async with session.post(url, data=data, headers=headers, allow_redirects=False,
+                                        proxy=proxy, proxy_auth=proxy_auth) as resp:
                     status, retry_after = resp.status, resp.headers.get("Retry-After")
                     body = await resp.content.read(64 * 1024)
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
