@@ -179,24 +179,30 @@ def lineage_columns(
     }
 
 
-_REPEATED: dict[str, pa.StringArray] = {}
+_REPEATED: dict[str, tuple[pa.StringArray, pa.Buffer, pa.Buffer, int]] = {}
 _REPEATED_MAX = 64  # distinct strings kept (a run has one workspace, one run id, few evals)
 
 
 def repeated(value: str, n: int) -> pa.StringArray:
-    """``value`` ``n`` times: a zero-copy slice of one array per string, grown on demand.
+    """``value`` ``n`` times: zero-copy views of one array per string, grown on demand.
 
-    A run stamps the same few strings on every row of every page; slicing one array instead
+    A run stamps the same few strings on every row of every page; viewing one array instead
     of repeating them for each batch saves a copy per row (measured by ``bench.run
-    normalize``: about 5%, within the noise of one run).
+    normalize``: about 5%, within the noise of one run). The views are of exactly ``n``
+    values' bytes, not slices of the whole array, so ``get_total_buffer_size()`` (which the
+    staging writer counts its buffers with) counts what the batch holds, not the shared array.
     """
     held = _REPEATED.get(value)
-    if held is None or len(held) < n:
+    if held is None or len(held[0]) < n:
         if len(_REPEATED) >= _REPEATED_MAX:
             _REPEATED.clear()
-        size = max(n, 2 * len(held) if held is not None else 4096)
-        held = _REPEATED[value] = pa.repeat(pa.scalar(value, pa.string()), size)
-    return held.slice(0, n)
+        size = max(n, 2 * len(held[0]) if held is not None else 4096)
+        array = pa.repeat(pa.scalar(value, pa.string()), size)
+        _, offsets, data = array.buffers()
+        held = _REPEATED[value] = (array, offsets, data, len(value.encode()))
+    _, offsets, data, width = held
+    return pa.Array.from_buffers(  # type: ignore[return-value]
+        pa.string(), n, [None, offsets.slice(0, 4 * (n + 1)), data.slice(0, width * n)])
 
 
 def assemble(

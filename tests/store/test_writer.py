@@ -134,3 +134,34 @@ def test_a_small_unit_stays_in_memory_and_joins_the_part_files(tmp_path: Path) -
     files = staged_files(tmp_path / "tables" / "vector_clusters")
     assert [p.name for p in files] == ["part-00000.parquet"]
     assert pq.read_table(files[0]).column("cluster_id").to_pylist() == [0, 1, 2]
+
+
+def test_a_buffered_batch_counts_its_own_bytes_not_the_shared_lineage_arrays() -> None:
+    """The buffer's byte count is what flushes it (and bounds the write queue): a page's
+    lineage columns view one shared array per string, which must not count whole each time."""
+    from datetime import UTC, datetime
+
+    from etl.normalize import FetchContext
+    from etl.normalize._common import repeated
+    from etl.normalize.image_predictions import ImagePage, _Image, normalize_page
+
+    repeated("e-held", 200_000)  # a big eval earlier in the run grew the shared array
+    ctx = FetchContext("acme", "r1", datetime(2026, 1, 1, tzinfo=UTC),
+                       PanelRequest("e-held", "image-predictions", "all", 50))
+    page = ImagePage(images=[_Image(imageId=f"i{k}") for k in range(1000)], total_images=1000)
+    batch = writer_module.conform("image_predictions",
+                                  normalize_page(page, ctx, set())["image_predictions"])
+    held = writer_module.held_bytes(batch)
+    assert held == pytest.approx(batch.nbytes, rel=0.1)
+    assert held < 200_000  # the shared eval_id array alone is 200,000 x 6 bytes
+
+
+@pytest.mark.parametrize("value", ["acme", "äpfel-ws", ""])
+@pytest.mark.parametrize("n", [0, 1, 4096, 9000])
+def test_repeated_strings_are_exact_views(value: str, n: int) -> None:
+    from etl.normalize._common import repeated
+
+    array = repeated(value, n)
+    array.validate(full=True)
+    assert array.to_pylist() == [value] * n
+    assert array.get_total_buffer_size() == 4 * (n + 1) + len(value.encode()) * n
