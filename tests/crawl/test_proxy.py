@@ -76,3 +76,18 @@ async def test_a_netrc_entry_for_the_api_host_does_not_replace_the_key(
     no_env_proxy.setenv("NETRC", str(netrc))
     async with api_client(sim) as client:
         assert len((await client.list_evals()).evals) == len(sim.workspace.evals)
+
+
+async def test_a_netrc_entry_for_the_proxy_host_authenticates_to_the_proxy_only(
+    sim: SimHandle, no_env_proxy: pytest.MonkeyPatch, tmp_path: pytest.TempPathFactory,
+    forward_proxy: tuple[Proxy, list[str | None]],
+) -> None:
+    proxy, credentials = forward_proxy
+    netrc = tmp_path / "netrc"  # type: ignore[operator]
+    netrc.write_text("machine 127.0.0.1\nlogin pat\npassword s3cret\n")  # the proxy's host too
+    netrc.chmod(0o600)
+    no_env_proxy.setenv("NETRC", str(netrc))
+    no_env_proxy.setenv("HTTP_PROXY", proxy.url)
+    async with api_client(sim) as client:  # the simulator refuses any other Authorization
+        assert len((await client.list_evals()).evals) == len(sim.workspace.evals)
+    assert credentials == ["Basic cGF0OnMzY3JldA=="]
