@@ -201,7 +201,7 @@ def repeated(value: str, n: int) -> pa.StringArray:
         _, offsets, data = array.buffers()
         held = _REPEATED[value] = (array, offsets, data, len(value.encode()))
     _, offsets, data, width = held
-    return pa.Array.from_buffers(  # type: ignore[return-value]
+    return pa.Array.from_buffers(
         pa.string(), n, [None, offsets.slice(0, 4 * (n + 1)), data.slice(0, width * n)])
 
 

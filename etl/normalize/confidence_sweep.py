@@ -8,6 +8,8 @@ No I/O.
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import msgspec
 import pyarrow as pa
 
@@ -61,9 +63,12 @@ def normalize(payload: ConfidenceSweep, ctx: FetchContext) -> Batches:
         for name, c in (s.perClass or {}).items():
             if c is not None:
                 entities.append((split, name, c, f"{where}.perClass{key_segment(name)}"))
+    # In grain order (split, then the whole split before its classes, then class name), so
+    # neither batch is sorted in Arrow: Python's order of str is that of their UTF-8 bytes.
+    entities.sort(key=_grain)
     sweep = _sweep_batch(entities, ctx)
     best = [e for e in entities if _has_optimum(e[2])]
-    optimal = build("optimal_thresholds", ctx, len(best), {
+    optimal = build("optimal_thresholds", ctx, len(best), sort=False, columns={
         "split": [e[0] for e in best],
         "class_name": [e[1] for e in best],
         "optimal_threshold": [e[2].optimalThreshold for e in best],
@@ -72,6 +77,10 @@ def normalize(payload: ConfidenceSweep, ctx: FetchContext) -> Batches:
         "f1": [(e[2].optimalMetrics or _NONE).f1 for e in best],
     })
     return {"confidence_sweep": sweep, "optimal_thresholds": optimal}
+
+
+def _grain(entity: _Entity) -> tuple[str, bool, str]:
+    return entity[0], entity[1] is not None, entity[1] or ""
 
 
 def _has_optimum(sweep: _Sweep) -> bool:
@@ -85,11 +94,15 @@ def _sweep_batch(entities: list[_Entity], ctx: FetchContext) -> pa.RecordBatch:
     metrics: list[_Metrics] = []
     for split, class_name, sweep, where in entities:
         keys = _thresholds(sweep.perThreshold, f"{where}.perThreshold", ctx)
+        values = list(sweep.perThreshold.values())
+        if any(a > b for a, b in pairwise(keys)):  # a payload need not list them in order
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            keys, values = [keys[i] for i in order], [values[i] for i in order]
         splits += [split] * len(keys)
         classes += [class_name] * len(keys)
         thresholds += keys
-        metrics += sweep.perThreshold.values()
-    return build("confidence_sweep", ctx, len(thresholds), {
+        metrics += values
+    return build("confidence_sweep", ctx, len(thresholds), sort=False, columns={
         "split": splits,
         "class_name": classes,
         "threshold": thresholds,

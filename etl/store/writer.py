@@ -65,7 +65,7 @@ def held_bytes(data: pa.Table) -> int:
     Whole buffers over-count a slice of a larger array (the lineage columns of
     ``etl.normalize._common.repeated``), which only makes a buffer flush a little earlier.
     """
-    return data.get_total_buffer_size()
+    return int(data.get_total_buffer_size())
 
 
 class _PartFile:

@@ -77,3 +77,32 @@ def test_an_optimal_threshold_outside_zero_one_is_refused() -> None:
     with pytest.raises(ContractError) as caught:
         run("confidence-sweep", body)
     assert caught.value.field == "$.splits.test.optimalThreshold"
+
+
+def test_rows_come_in_grain_order_whatever_order_the_payload_lists() -> None:
+    """Rows are built in grain order (no sort in Arrow): splits, the whole split first, class
+    names by their UTF-8 bytes, thresholds ascending, however the payload orders its keys."""
+    import random
+
+    import pyarrow.compute as pc
+
+    rng = random.Random(5)
+    keys = ["0.9", "0.05", "0.5", "1", "0", ".25", "0.75"]
+    names = ["zebra", "Zebra", "äpfel", "apple", "", "①", "a b"]
+
+    def sweep(k: list[str]) -> dict[str, object]:
+        return {f: {"f1": rng.random()} for f in rng.sample(k, len(k))}
+
+    splits = {}
+    for split in rng.sample(["valid", "test", "train"], 3):
+        per_class = {n: {"perThreshold": sweep(keys), "optimalThreshold": 0.5}
+                     for n in rng.sample(names, len(names))}
+        splits[split] = {"perThreshold": sweep(keys), "optimalThreshold": 0.25,
+                         "perClass": per_class}
+    out = run("confidence-sweep", {"splits": splits})
+    for table, grain in (("confidence_sweep", ["split", "class_name", "threshold"]),
+                         ("optimal_thresholds", ["split", "class_name"])):
+        batch = out[table]
+        order = pc.sort_indices(batch, sort_keys=[(c, "ascending", "at_start") for c in grain])
+        assert order.to_pylist() == list(range(batch.num_rows)), table
+    assert out["confidence_sweep"].num_rows == 3 * (1 + len(names)) * len(keys)
