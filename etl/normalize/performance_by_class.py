@@ -7,6 +7,8 @@ one requested (the unit's key), else the payload's. No I/O.
 
 from __future__ import annotations
 
+from operator import attrgetter
+
 import msgspec
 
 from etl.errors import ContractError
@@ -51,11 +53,14 @@ def normalize(payload: PerformanceByClass, ctx: FetchContext) -> Batches:
     split = ctx.request.split or payload.split
     if split is None:
         raise ContractError(PANEL, "$.split", "neither requested nor reported", ctx.eval_id)
-    rows = payload.classes
+    duplicate_at([c.className for c in payload.classes], PANEL, "$.classes[{}].className",
+                 ctx.eval_id)
+    # In grain order (one split: by class name), not sorted in Arrow afterwards: Python's
+    # order of str is that of their UTF-8 bytes.
+    rows = sorted(payload.classes, key=_CLASS_NAME)
     names = [c.className for c in rows]
-    duplicate_at(names, PANEL, "$.classes[{}].className", ctx.eval_id)
     n = len(rows)
-    batch = build("class_metrics", ctx, n, {
+    batch = build("class_metrics", ctx, n, sort=False, columns={
         "split": [split] * n,
         "class_name": names,
         "task_type": [task_type_of(payload.taskType)] * n,
@@ -71,5 +76,7 @@ def normalize(payload: PerformanceByClass, ctx: FetchContext) -> Batches:
     })
     return {"class_metrics": batch}
 
+
+_CLASS_NAME = attrgetter("className")
 
 CODEC = PanelCodec(decoder(PerformanceByClass), normalize)
