@@ -60,6 +60,16 @@ __all__ = ["DATA_FILE", "Basis", "Merge", "Premerged", "SnapshotDamaged", "file_
 ROW_GROUP_ROWS = 65_536
 MERGE_MEMORY = "128MB"  # DuckDB spills the sort to the staging folder beyond this (measured:
 # a 783,000-row image_predictions sort peaks 130 MB lower than at 256 MB, in the same time)
+# DuckDB's threads for the merge the publish runs once the crawl is over (both cores free; the
+# big image tables are premerged by then, on one thread beside the crawl). Measured on the
+# light benchmark, whose tables are all merged at the publish: wall 0.94x against one thread.
+PUBLISH_THREADS = 2
+
+
+def _numbered(table: pa.Table) -> pa.Table:
+    """``table`` with ``_row``, its rows' order, for "last wins": numbered here, not by DuckDB's
+    ``row_number() over ()``, whose order is not the input's once the merge runs on threads."""
+    return table.append_column("_row", pa.array(range(1, table.num_rows + 1), pa.int64()))
 
 
 def _q(name: str) -> str:
@@ -151,13 +161,16 @@ class Merge:
                  skip: Iterable[str] = (), spill: str = MERGE_SPILL,
                  premerged: Mapping[str, Premerged] | None = None,
                  memory: str = MERGE_MEMORY, cancelled: Callable[[], bool] | None = None,
-                 check_damage: bool = True) -> None:
+                 check_damage: bool = True, threads: int = 1) -> None:
         self.previous = previous
         self.tables = tables
         self.staged = staging / "tables"
         self.spill = staging / spill
         self.premerged = dict(premerged or {})
         self.memory = memory  # DuckDB's memory limit: past it the sort spills to ``spill``
+        # One thread by default: the sorts of the big tables then hold one set of buffers, not
+        # two (measured: -25 MB peak on a 200,000-image eval, no slower on two cores).
+        self.threads = threads
         # A premerge: stopped between batches when asked; its failure needs no diagnosis
         # (the publish redoes the table and diagnoses there), and hashing the previous
         # snapshot would make a stopping run wait for it.
@@ -179,9 +192,7 @@ class Merge:
         spill = self.spill if "\\" not in os.path.realpath(self.spill) else Path(
             tempfile.mkdtemp(prefix="evals-etl-merge-"))
         try:
-            # One thread: the sorts of the big tables then hold one set of buffers, not two
-            # (measured: -25 MB peak on a 200,000-image eval, no slower on two cores).
-            with duckdb.connect(config={"memory_limit": self.memory, "threads": 1,
+            with duckdb.connect(config={"memory_limit": self.memory, "threads": self.threads,
                                         "temp_directory": str(spill)}) as con:
                 con.execute("set TimeZone = 'UTC'")
                 self.con = con
@@ -228,8 +239,8 @@ class Merge:
         # A replay rebuilds ok units it does not re-attempt: their staged rows are recorded too.
         con.register("recorded_units", _units_table([*attempted, *ok]))
         con.register("resumed_units", _units_table(commit.resumed_units))
-        con.register("new_panel_status", conform("panel_status", commit.panel_status))
-        con.register("new_runs", conform("runs", commit.run_row))
+        con.register("new_panel_status", _numbered(conform("panel_status", commit.panel_status)))
+        con.register("new_runs", _numbered(conform("runs", commit.run_row)))
         empty = TABLES["evaluations"].schema.empty_table()
         con.register("listing", conform("evaluations", commit.listing or empty))
         rows = {}
@@ -402,7 +413,8 @@ class Merge:
 
     @staticmethod
     def _given(relation: str) -> str:
-        return f"select *, '' as _file, row_number() over () as _row from {_q(relation)}"
+        """A relation registered by :func:`_numbered`, as a staged file reads (``_file``, ``_row``)."""
+        return f"select *, '' as _file from {_q(relation)}"
 
     def _previous(self, name: str) -> str:
         # union by name against the schema's empty table: a column an older snapshot lacks

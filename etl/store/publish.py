@@ -58,7 +58,7 @@ from etl.errors import PublishError
 from etl.store import layout
 from etl.store.commit import Commit
 from etl.store.layout import DB, LINK
-from etl.store.merge import Merge, Premerged, SnapshotDamaged
+from etl.store.merge import PUBLISH_THREADS, Merge, Premerged, SnapshotDamaged
 from etl.store.repair import (  # re-exported: callers use publish.X
     _staged_archive,
     prepare,
@@ -162,7 +162,7 @@ def publish(out: Path, commit: Commit, *, keep: int, views: Views, keep_days: fl
     snapshot = out / "snapshots" / snapshot_id
     next_db = out / f".{DB}.{snapshot_id}.tmp"
     merge = Merge(previous / LINK if previous is not None else None, snapshot / LINK, staging,
-                  published=published, skip=skip, premerged=premerged)
+                  published=published, skip=skip, premerged=premerged, threads=PUBLISH_THREADS)
     try:
         rows = merge.run(commit)
         files = _digests(snapshot / LINK, merge.digests)
