@@ -532,15 +532,22 @@ class Merge:
         total = 0
         with pq.ParquetWriter(path, table.schema, compression="zstd") as writer:
             pending: list[pa.RecordBatch] = []
+            held = 0
+            # The batch size is a hint: on several threads DuckDB hands back its own 122,880-row
+            # chunks too. Row groups are cut at exactly ROW_GROUP_ROWS all the same, so a
+            # published file's layout does not depend on the threads that merged it.
             for batch in self.con.sql(query).to_arrow_reader(ROW_GROUP_ROWS):
                 if self.cancelled():
                     raise PublishError(f"merging {table.name} was stopped")
                 if neighbours.share_a_grain(batch):
                     return None  # the file is rewritten whole from the deduplicating query
                 pending.append(batch)
-                if sum(b.num_rows for b in pending) >= ROW_GROUP_ROWS:
-                    total += self._flush(writer, table, pending)
-                    pending = []
+                held += batch.num_rows
+                while held >= ROW_GROUP_ROWS:
+                    data = pa.Table.from_batches(pending)
+                    total += self._flush(writer, table, data.slice(0, ROW_GROUP_ROWS).to_batches())
+                    rest = data.slice(ROW_GROUP_ROWS)
+                    pending, held = rest.to_batches(), rest.num_rows
             total += self._flush(writer, table, pending)
         return total
 
