@@ -62,7 +62,8 @@ MERGE_MEMORY = "128MB"  # DuckDB spills the sort to the staging folder beyond th
 # a 783,000-row image_predictions sort peaks 130 MB lower than at 256 MB, in the same time)
 # DuckDB's threads for the merge the publish runs once the crawl is over (both cores free; the
 # big image tables are premerged by then, on one thread beside the crawl). Measured on the
-# light benchmark, whose tables are all merged at the publish: wall 0.94x against one thread.
+# light benchmark, whose tables are all merged at the publish: its publish 2.15 -> 1.55 s,
+# the export's wall 0.87x against one thread (BENCHMARKS.md, issue 19's fourth pass).
 PUBLISH_THREADS = 2
 
 
